@@ -1,0 +1,12 @@
+"""sklearn_lowrank: low-rank and Gaussian-mixture recurrent networks fitted to neural activity.
+
+The estimators take trial tensors: inputs X of shape (n_trials, n_timesteps, n_inputs) and activity y of shape
+(n_trials, n_timesteps, n_neurons).
+"""
+
+from ._lowrank import LowRankRNNRegressor, canonical_loadings
+from .model_selection import one_standard_error_rule
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["LowRankRNNRegressor", "canonical_loadings", "one_standard_error_rule", "__version__"]

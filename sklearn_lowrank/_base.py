@@ -1,0 +1,290 @@
+"""Base estimator: validation, seeding, the call into the one training loop, prediction and persistence.
+
+Subclasses fill three hooks, as scikit-learn's ``BaseMixture`` subclasses do:
+
+- ``_resolve_sizes(n_inputs, n_outputs)``: check the parameters against the data, return ``n_units``;
+- ``_build_module(X, y, mask, n_units, generator)``: the initialised torch module;
+- ``_store_fitted()``: read the fitted parameters back into ``*_`` attributes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._core.training import TrainingConfig, train
+from ._validation import check_fit_data, check_trials_X
+from .metrics import r2_score_trials
+
+__all__ = ["BaseRNNEstimator"]
+
+
+def _resolve_device(device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available on this machine; use device='cpu'.")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} but MPS is not available on this machine; use device='cpu'.")
+    return dev
+
+
+def _seed_from(random_state) -> int:
+    """A torch seed drawn from a numpy RandomState: an int random_state gives the same seed every time."""
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+class BaseRNNEstimator(RegressorMixin, BaseEstimator):
+    """Shared machinery of the recurrent-network estimators; not meant to be used directly."""
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, 1, closed="right")],
+        "noise_std": [Interval(Real, 0, None, closed="left")],
+        "output_activation": [StrOptions({"identity", "tanh"})],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    # -- hooks ---------------------------------------------------------------------------------------------------
+    def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _build_module(self, X, y, mask, n_units, generator):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _store_fitted(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- fit -----------------------------------------------------------------------------------------------------
+    def _training_config(self) -> TrainingConfig:
+        return TrainingConfig(
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            learning_rate_init=self.learning_rate_init,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            clip_grad_norm=self.clip_grad_norm,
+            noise_std=self.noise_std,
+            verbose=self.verbose,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the network to trials of inputs X and activity y by backpropagation through time.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs)
+            Inputs of each trial; ``n_inputs`` may be 0. A 2D array (n_trials, n_inputs) is read as trials of one
+            time step.
+        y : array-like of shape (n_trials, n_timesteps, n_outputs)
+            Activity (identity readout) or task targets (linear readout). NaN marks a missing observation, left
+            out of the loss. With 2D X, y is (n_trials,) or (n_trials, n_outputs).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y, mask, _, y_ndim = check_fit_data(self, X, y)
+        device = _resolve_device(self.device)
+        warm = self.warm_start and hasattr(self, "module_")
+        if warm and (y.shape[-1] != self.n_outputs_):
+            raise ValueError(
+                f"warm_start=True but y has {y.shape[-1]} outputs where the fitted model has {self.n_outputs_}; "
+                "set warm_start=False to fit a new model."
+            )
+        n_units = self._resolve_sizes(X.shape[-1], y.shape[-1])
+        config = self._training_config()
+        if config.early_stopping and X.shape[0] < 2:
+            raise ValueError("early_stopping=True needs at least 2 trials to hold some out; pass more trials.")
+        rs = check_random_state(self.random_state)
+        init_seed, train_seed = _seed_from(rs), _seed_from(rs)
+        X_t = torch.from_numpy(X).to(device)
+        y_t = torch.from_numpy(y).to(device)
+        mask_t = None if mask is None else torch.from_numpy(mask).to(device)
+        if warm:
+            module = self.module_.to(device)
+            optimizer = getattr(self, "_optimizer", None)
+        else:
+            init_gen = torch.Generator().manual_seed(init_seed)
+            module = self._build_module(X_t, y_t, mask_t, n_units, init_gen).to(device)
+            optimizer = None
+        generator = torch.Generator(device=device).manual_seed(train_seed)
+        result, optimizer = train(module, X_t, y_t, mask_t, config, generator, optimizer=optimizer)
+
+        self.module_ = module
+        self._optimizer = optimizer
+        self.n_units_ = n_units
+        self.n_outputs_ = y.shape[-1]
+        self._y_ndim = y_ndim
+        prev_curve = list(getattr(self, "loss_curve_", [])) if warm else []
+        self.loss_curve_ = prev_curve + result.loss_curve
+        if config.early_stopping:
+            prev_val = list(getattr(self, "validation_loss_curve_", [])) if warm else []
+            self.validation_loss_curve_ = prev_val + result.validation_loss_curve
+        self.best_loss_ = result.best_loss
+        self.n_iter_ = result.n_iter
+        self._store_fitted()
+        self._warn_stop(result.stop_reason)
+        return self
+
+    def _warn_stop(self, reason: str) -> None:
+        name = type(self).__name__
+        messages = {
+            "max_iter": (f"{name}: reached max_iter={self.max_iter} before the loss stopped improving; increase "
+                         "max_iter or learning_rate_init.", ConvergenceWarning),
+            "diverged": (f"{name}: the loss became NaN/inf; training stopped and the best finite parameters were "
+                         "restored. Lower learning_rate_init or set clip_grad_norm.", ConvergenceWarning),
+            "interrupted": (f"{name}: training interrupted (KeyboardInterrupt); the best parameters so far were "
+                            "kept.", UserWarning),
+        }
+        if reason in messages and self.max_iter > 0:
+            message, category = messages[reason]
+            warnings.warn(message, category, stacklevel=3)
+
+    # -- predict -------------------------------------------------------------------------------------------------
+    def _simulate(self, X, *, initial_state=None, batch_size: int = 256, want: str = "outputs"):
+        """Noise-free simulation in batches of trials; returns float32 numpy arrays of outputs or states."""
+        check_is_fitted(self, "module_")
+        X, x_ndim = check_trials_X(self, X, reset=False)
+        module = self.module_
+        device = next(module.parameters()).device
+        x0 = None
+        if initial_state is not None:
+            x0 = np.asarray(initial_state, dtype=np.float32)
+            if x0.shape not in ((self.n_units_,), (X.shape[0], self.n_units_)):
+                raise ValueError(
+                    f"initial_state must have shape ({self.n_units_},) or ({X.shape[0]}, {self.n_units_}); "
+                    f"got {x0.shape}."
+                )
+        parts = []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], batch_size):
+                sl = slice(start, start + batch_size)
+                x0_b = None
+                if x0 is not None:
+                    x0_b = torch.from_numpy(x0 if x0.ndim == 1 else x0[sl]).to(device)
+                outputs, states = module(torch.from_numpy(X[sl]).to(device), initial_state=x0_b,
+                                         return_states=True)
+                parts.append((outputs if want == "outputs" else states).cpu().numpy())
+        n_last = self.n_outputs_ if want == "outputs" else self.n_units_
+        out = np.concatenate(parts, axis=0) if parts else np.zeros((0, X.shape[1], n_last), np.float32)
+        return out, x_ndim
+
+    def predict(self, X, initial_state=None):
+        """Predict the activity (or task outputs) of each trial, without noise.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        initial_state : array-like of shape (n_units,) or (n_trials, n_units), optional
+            Initial state x_0 to use instead of the fitted ``initial_state_``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_trials, n_timesteps, n_outputs)
+            ``y_pred[:, t]`` is read from the state after the update driven by ``X[:, t]``. With 2D X the time
+            axis is dropped, and so is the output axis if ``y`` was 1D at fit.
+        """
+        out, x_ndim = self._simulate(X, initial_state=initial_state)
+        if x_ndim == 2:
+            out = out[:, 0]
+            if self._y_ndim == 1:
+                out = out[:, 0]
+        return out
+
+    def predict_states(self, X, initial_state=None):
+        """Simulate the network and return the full unit states x_{t+1} (observed and hidden units).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        initial_state : array-like of shape (n_units,) or (n_trials, n_units), optional
+
+        Returns
+        -------
+        states : ndarray of shape (n_trials, n_timesteps, n_units)
+        """
+        return self._simulate(X, initial_state=initial_state, want="states")[0]
+
+    def score(self, X, y, sample_weight=None):
+        """Variance-weighted R^2 of the prediction over all features, trials and time steps (NaN ignored).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        y : array-like of shape (n_trials, n_timesteps, n_outputs)
+            NaN entries are left out.
+        sample_weight : array-like of shape (n_trials,), optional
+            Weight of each trial.
+
+        Returns
+        -------
+        score : float
+            1 - sum of squared errors / sum of squared deviations from each feature's mean.
+        """
+        y_pred = self.predict(X)
+        return r2_score_trials(y, y_pred, sample_weight=sample_weight)
+
+    # -- tags and persistence ------------------------------------------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.two_d_array = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.non_deterministic = False
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_optimizer", None)  # optimiser moments are not needed to predict; they would pin the device
+        if "module_" in state:
+            state["module_"] = _cpu_copy(state["module_"])
+        from . import __version__
+
+        state["_versions"] = {"sklearn_lowrank": __version__, "torch": torch.__version__.split("+")[0]}
+        return state
+
+    def __setstate__(self, state):
+        versions = state.pop("_versions", None)
+        if versions is not None:
+            from . import __version__
+
+            current = {"sklearn_lowrank": __version__, "torch": torch.__version__.split("+")[0]}
+            diff = {k: (v, current[k]) for k, v in versions.items() if current.get(k) != v}
+            if diff:
+                details = ", ".join(f"{k} {old} (saved) vs {new} (here)" for k, (old, new) in diff.items())
+                warnings.warn(f"Loading a {type(self).__name__} saved under other versions: {details}. "
+                              "Predictions may differ; refit if in doubt.", UserWarning, stacklevel=2)
+        super().__setstate__(state)
+
+
+def _cpu_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of the module on the CPU (a model fitted on a GPU then loads on a CPU-only machine)."""
+    import copy
+
+    first = next(module.parameters(), None)
+    if first is None or first.device.type == "cpu":
+        return module
+    return copy.deepcopy(module).to("cpu")

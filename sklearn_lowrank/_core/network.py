@@ -1,0 +1,278 @@
+"""Recurrent networks of DESIGN.md section 1 and the one simulation routine.
+
+Every network (low rank, full rank, Gaussian mixture) reduces to the same discrete-time dynamics::
+
+    x_{t+1} = (1 - alpha) x_t + alpha * (J phi(x_t) + W_in^T u_t) + noise_std * xi_t
+
+and differs only in how it produces its weights: :class:`LowRankRNN` holds ``m`` and ``n`` (J = m n^T / N),
+:class:`FullRankRNN` holds J itself, and the mixture network (``mixture.py``) samples loadings.  They all implement
+:meth:`RNNBase.weights` and inherit the simulation and the readout from :class:`RNNBase`.
+
+This module imports no scikit-learn.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["RNNBase", "LowRankRNN", "FullRankRNN", "NetworkWeights", "simulate", "OUTPUT_ACTIVATIONS"]
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+OUTPUT_ACTIVATIONS = {"identity": _identity, "tanh": torch.tanh}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Weights and simulation
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NetworkWeights:
+    """The weights of one network, as used by :func:`simulate`.
+
+    Exactly one of (``m``, ``n``) and ``J`` is set: low-rank networks never form the N x N matrix.
+
+    Attributes
+    ----------
+    m, n : Tensor of shape (n_units, rank) or None
+        Connectivity vectors, J = m n^T / n_units.
+    J : Tensor of shape (n_units, n_units) or None
+        Full connectivity (row i receives from column j).
+    input_weights : Tensor of shape (n_inputs, n_units)
+    initial_state : Tensor of shape (n_units,)
+    readout_weights : Tensor of shape (n_units, n_outputs) or None
+    readout_bias : Tensor of shape (n_outputs,) or None
+    """
+
+    m: torch.Tensor | None
+    n: torch.Tensor | None
+    J: torch.Tensor | None
+    input_weights: torch.Tensor
+    initial_state: torch.Tensor
+    readout_weights: torch.Tensor | None = None
+    readout_bias: torch.Tensor | None = None
+
+    @property
+    def n_units(self) -> int:
+        return self.initial_state.shape[-1]
+
+
+def simulate(
+    weights: NetworkWeights,
+    inputs: torch.Tensor,
+    alpha: float,
+    *,
+    initial_state: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Run the dynamics over a batch of trials and return the states after each update.
+
+    Parameters
+    ----------
+    weights : NetworkWeights
+    inputs : Tensor of shape (n_trials, n_timesteps, n_inputs)
+    alpha : float
+        dt / tau.
+    initial_state : Tensor of shape (n_units,) or (n_trials, n_units), optional
+        Overrides ``weights.initial_state``.
+    noise : Tensor of shape (n_trials, n_timesteps, n_units), optional
+        Already scaled noise added after each update (not multiplied by sqrt(alpha)).
+
+    Returns
+    -------
+    states : Tensor of shape (n_trials, n_timesteps, n_units)
+        ``states[:, t]`` is x_{t+1}, the state after the update driven by ``inputs[:, t]``.
+    """
+    n_trials, n_timesteps, _ = inputs.shape
+    n_units = weights.n_units
+    x = weights.initial_state if initial_state is None else initial_state
+    x = x.expand(n_trials, n_units)
+    # All input projections in one matmul, scaled by alpha once; the noise joins the same drive tensor.
+    drive = torch.matmul(inputs, weights.input_weights) * alpha
+    if noise is not None:
+        drive = drive + noise
+    decay = 1.0 - alpha
+    if weights.J is None:
+        # Low rank: (phi(x) n) (alpha m / N)^T, never an N x N matrix.
+        n_vec = weights.n
+        m_scaled_t = (weights.m * (alpha / n_units)).t()
+        states = []
+        for t in range(n_timesteps):
+            x = torch.addmm(drive[:, t], torch.tanh(x) @ n_vec, m_scaled_t) + decay * x
+            states.append(x)
+    else:
+        j_scaled_t = (weights.J * alpha).t()
+        states = []
+        for t in range(n_timesteps):
+            x = torch.addmm(drive[:, t], torch.tanh(x), j_scaled_t) + decay * x
+            states.append(x)
+    if not states:
+        return inputs.new_zeros((n_trials, 0, n_units))
+    return torch.stack(states, dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Modules
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class RNNBase(nn.Module):
+    """Simulation and readout shared by every network; subclasses provide :meth:`weights`.
+
+    Parameters
+    ----------
+    n_units, n_inputs, n_outputs : int
+    alpha : float
+        dt / tau.
+    readout : {"identity", "linear"}
+        "identity": output k is unit k; "linear": ``g(x) W_out / N + b``.
+    output_activation : {"identity", "tanh"}
+        g in the readout.
+    """
+
+    def __init__(
+        self,
+        n_units: int,
+        n_inputs: int,
+        n_outputs: int,
+        *,
+        alpha: float,
+        readout: str = "identity",
+        output_activation: str = "identity",
+    ) -> None:
+        super().__init__()
+        self.n_units = n_units
+        self.n_inputs = n_inputs
+        self.n_outputs = n_outputs
+        self.alpha = alpha
+        self.readout = readout
+        self.output_activation = output_activation
+        self._g = OUTPUT_ACTIVATIONS[output_activation]
+
+    def weights(self, generator: torch.Generator | None = None) -> NetworkWeights:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def read_out(self, states: torch.Tensor, weights: NetworkWeights) -> torch.Tensor:
+        """Map states (n_trials, n_timesteps, n_units) to outputs (n_trials, n_timesteps, n_outputs)."""
+        if self.readout == "identity":
+            return self._g(states[..., : self.n_outputs])
+        out = torch.matmul(self._g(states), weights.readout_weights) / self.n_units
+        return out + weights.readout_bias
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        *,
+        noise_std: float = 0.0,
+        generator: torch.Generator | None = None,
+        initial_state: torch.Tensor | None = None,
+        return_states: bool = False,
+        weights: NetworkWeights | None = None,
+    ):
+        """Simulate a batch of trials.
+
+        Parameters
+        ----------
+        inputs : Tensor of shape (n_trials, n_timesteps, n_inputs)
+        noise_std : float, default=0.0
+            Standard deviation of the recurrent noise (drawn in one call with ``generator``).
+        generator : torch.Generator, optional
+            Source of the noise (and of sampled weights for stochastic networks).
+        initial_state : Tensor of shape (n_units,) or (n_trials, n_units), optional
+        return_states : bool, default=False
+            Also return the states (n_trials, n_timesteps, n_units).
+        weights : NetworkWeights, optional
+            Use these weights instead of calling :meth:`weights` (e.g. a network with units silenced).
+
+        Returns
+        -------
+        outputs : Tensor of shape (n_trials, n_timesteps, n_outputs)
+        states : Tensor of shape (n_trials, n_timesteps, n_units), only if ``return_states``.
+        """
+        if weights is None:
+            weights = self.weights(generator)
+        noise = None
+        if noise_std > 0:
+            shape = (inputs.shape[0], inputs.shape[1], self.n_units)
+            noise = torch.randn(shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
+            noise = noise * noise_std
+        states = simulate(weights, inputs, self.alpha, initial_state=initial_state, noise=noise)
+        outputs = self.read_out(states, weights)
+        return (outputs, states) if return_states else outputs
+
+
+class _DeterministicRNN(RNNBase):
+    """Parameters common to the low- and full-rank networks: input weights, initial state, readout."""
+
+    def __init__(self, n_units, n_inputs, n_outputs, *, generator=None, dtype=torch.float32, **kwargs) -> None:
+        super().__init__(n_units, n_inputs, n_outputs, **kwargs)
+        factory = {"dtype": dtype}
+        self.input_weights = nn.Parameter(torch.randn(n_inputs, n_units, generator=generator, **factory))
+        self.initial_state = nn.Parameter(torch.zeros(n_units, **factory))
+        if self.readout == "linear":
+            w = torch.randn(n_units, n_outputs, generator=generator, **factory) * math.sqrt(n_units) / 4
+            self.readout_weights = nn.Parameter(w)
+            self.readout_bias = nn.Parameter(torch.zeros(n_outputs, **factory))
+        else:
+            self.readout_weights = None
+            self.readout_bias = None
+
+    def _common(self) -> dict:
+        return {
+            "input_weights": self.input_weights,
+            "initial_state": self.initial_state,
+            "readout_weights": self.readout_weights,
+            "readout_bias": self.readout_bias,
+        }
+
+
+class LowRankRNN(_DeterministicRNN):
+    """Low-rank network, J = m n^T / N with trainable m, n of shape (n_units, rank).
+
+    Parameters
+    ----------
+    n_units, n_inputs, n_outputs, rank : int
+    generator : torch.Generator, optional
+        Source of the random initial weights.
+    **kwargs
+        ``alpha``, ``readout``, ``output_activation`` as in :class:`RNNBase`.
+    """
+
+    def __init__(self, n_units, n_inputs, n_outputs, rank, *, generator=None, dtype=torch.float32, **kwargs):
+        super().__init__(n_units, n_inputs, n_outputs, generator=generator, dtype=dtype, **kwargs)
+        self.rank = rank
+        self.m = nn.Parameter(torch.randn(n_units, rank, generator=generator, dtype=dtype))
+        self.n = nn.Parameter(torch.randn(n_units, rank, generator=generator, dtype=dtype))
+
+    def weights(self, generator=None) -> NetworkWeights:
+        return NetworkWeights(m=self.m, n=self.n, J=None, **self._common())
+
+
+class FullRankRNN(_DeterministicRNN):
+    """Full-rank reference network with a free N x N connectivity J (O(N^2) parameters).
+
+    Parameters
+    ----------
+    n_units, n_inputs, n_outputs : int
+    gain : float, default=0.5
+        Initial J has i.i.d. entries of standard deviation gain / sqrt(N).
+    generator : torch.Generator, optional
+    **kwargs
+        ``alpha``, ``readout``, ``output_activation`` as in :class:`RNNBase`.
+    """
+
+    def __init__(self, n_units, n_inputs, n_outputs, *, gain=0.5, generator=None, dtype=torch.float32, **kwargs):
+        super().__init__(n_units, n_inputs, n_outputs, generator=generator, dtype=dtype, **kwargs)
+        j = torch.randn(n_units, n_units, generator=generator, dtype=dtype) * (gain / math.sqrt(n_units))
+        self.J = nn.Parameter(j)
+
+    def weights(self, generator=None) -> NetworkWeights:
+        return NetworkWeights(m=None, n=None, J=self.J, **self._common())

@@ -1,0 +1,259 @@
+"""The one training loop shared by every model (Adam, mini-batches, clipping, early stopping).
+
+The loop knows nothing about scikit-learn: it takes a module whose ``forward(inputs, noise_std=, generator=)``
+returns predictions, trains it on masked targets, and reports why it stopped.  The estimators turn that report into
+warnings.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = ["TrainingConfig", "TrainingResult", "Reporter", "masked_mse", "train"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loss
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean squared error over the observed entries.
+
+    Parameters
+    ----------
+    pred, target : Tensor of shape (n_trials, n_timesteps, n_outputs)
+        ``target`` holds zeros where ``mask`` is False.
+    mask : bool Tensor of the same shape, or None when every entry is observed.
+    """
+    diff = pred - target
+    if mask is None:
+        return diff.square().mean()
+    diff = diff * mask
+    return diff.square().sum() / mask.sum().clamp_min(1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Progress reporting
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class Reporter:
+    """The one channel for training progress.
+
+    Parameters
+    ----------
+    verbose : int
+        0: silent; 1: one scikit-learn style line per epoch (``Iteration 3, loss = 0.0123``); >= 2: a tqdm bar.
+    total : int
+        Number of epochs planned.
+    stream : file-like, default=sys.stdout
+    """
+
+    def __init__(self, verbose: int, total: int, stream=None, desc: str = "fit") -> None:
+        self.verbose = verbose
+        self.stream = sys.stdout if stream is None else stream
+        self._bar = None
+        if verbose >= 2:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc=desc, file=self.stream, leave=False)
+
+    def epoch(self, epoch: int, loss: float, validation_loss: float | None) -> None:
+        if self.verbose <= 0:
+            return
+        if self._bar is not None:
+            postfix = {"loss": f"{loss:.4g}"}
+            if validation_loss is not None:
+                postfix["val"] = f"{validation_loss:.4g}"
+            self._bar.set_postfix(postfix, refresh=False)
+            self._bar.update(1)
+            return
+        line = f"Iteration {epoch}, loss = {loss:.8f}"
+        if validation_loss is not None:
+            line += f", validation loss = {validation_loss:.8f}"
+        self.stream.write(line + "\n")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingConfig:
+    """Hyper-parameters of :func:`train` (names follow scikit-learn's MLPRegressor)."""
+
+    max_iter: int = 200
+    batch_size: int = 32
+    learning_rate_init: float = 1e-2
+    tol: float = 1e-4
+    n_iter_no_change: int = 10
+    early_stopping: bool = False
+    validation_fraction: float = 0.1
+    clip_grad_norm: float | None = 1.0
+    noise_std: float = 0.0
+    verbose: int = 0
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train` did.
+
+    Attributes
+    ----------
+    loss_curve : list of float
+        Mean training loss of each epoch.
+    validation_loss_curve : list of float
+        Validation loss after each epoch (empty without early stopping).
+    n_iter : int
+        Epochs run.
+    best_loss : float
+        The monitored loss of the restored parameters.
+    stop_reason : {"converged", "max_iter", "diverged", "interrupted"}
+    """
+
+    loss_curve: list = field(default_factory=list)
+    validation_loss_curve: list = field(default_factory=list)
+    n_iter: int = 0
+    best_loss: float = math.inf
+    stop_reason: str = "max_iter"
+
+
+def _split(n_trials: int, config: TrainingConfig, generator: torch.Generator):
+    """Trial indices for training and validation (validation empty without early stopping)."""
+    if not config.early_stopping:
+        return torch.arange(n_trials), torch.arange(0)
+    n_val = max(1, int(round(config.validation_fraction * n_trials)))
+    if n_val >= n_trials:
+        raise ValueError(
+            f"validation_fraction={config.validation_fraction} leaves no training trial out of {n_trials}; "
+            "lower validation_fraction or pass more trials."
+        )
+    perm = torch.randperm(n_trials, generator=generator)
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def _evaluate(module: nn.Module, inputs, targets, mask, batch_size: int) -> float:
+    """Noise-free masked MSE over the given trials, in batches, without autograd."""
+    total, count = 0.0, 0.0
+    with torch.no_grad():
+        for start in range(0, inputs.shape[0], batch_size):
+            sl = slice(start, start + batch_size)
+            pred = module(inputs[sl])
+            m = None if mask is None else mask[sl]
+            n_obs = pred.numel() if m is None else float(m.sum())
+            total += float(masked_mse(pred, targets[sl], m)) * n_obs
+            count += n_obs
+    return total / max(count, 1.0)
+
+
+def train(
+    module: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor | None,
+    config: TrainingConfig,
+    generator: torch.Generator,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> tuple[TrainingResult, torch.optim.Optimizer]:
+    """Train ``module`` in place with Adam on mini-batches of trials; restore the best parameters.
+
+    Parameters
+    ----------
+    module : nn.Module
+        ``module(inputs, noise_std=, generator=)`` returns predictions like ``targets``.
+    inputs : Tensor of shape (n_trials, n_timesteps, n_inputs)
+    targets : Tensor of shape (n_trials, n_timesteps, n_outputs)
+        Zero where unobserved.
+    mask : bool Tensor like ``targets`` or None
+        True where observed.
+    config : TrainingConfig
+    generator : torch.Generator
+        Drives the split, the batch order and the recurrent noise: the same seed gives the same fit.
+    optimizer : torch.optim.Optimizer, optional
+        Continue with this optimiser (warm start); a new Adam otherwise.
+
+    Returns
+    -------
+    result : TrainingResult
+    optimizer : torch.optim.Optimizer
+    """
+    result = TrainingResult()
+    params = [p for p in module.parameters() if p.requires_grad]
+    if optimizer is None:
+        optimizer = torch.optim.Adam(params, lr=config.learning_rate_init)
+    train_idx, val_idx = _split(inputs.shape[0], config, generator)
+    n_train = train_idx.numel()
+    batch_size = min(config.batch_size, n_train)
+    reporter = Reporter(config.verbose, config.max_iter)
+
+    best_state = copy.deepcopy(module.state_dict())
+    best_loss = math.inf
+    no_improve = 0
+    try:
+        for epoch in range(config.max_iter):
+            perm = train_idx[torch.randperm(n_train, generator=generator)]
+            epoch_loss, n_batches, diverged = 0.0, 0, False
+            for start in range(0, n_train, batch_size):
+                idx = perm[start : start + batch_size]
+                pred = module(inputs[idx], noise_std=config.noise_std, generator=generator)
+                loss = masked_mse(pred, targets[idx], None if mask is None else mask[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.clip_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
+                loss_value = float(loss)
+                if not math.isfinite(loss_value):
+                    diverged = True
+                    break
+                optimizer.step()
+                epoch_loss += loss_value
+                n_batches += 1
+            if diverged or not all(torch.isfinite(p).all() for p in params):
+                result.stop_reason = "diverged"
+                break
+            epoch_loss /= max(n_batches, 1)
+            result.loss_curve.append(epoch_loss)
+            result.n_iter = epoch + 1
+            monitored = epoch_loss
+            val_loss = None
+            if config.early_stopping:
+                val_loss = _evaluate(module, inputs[val_idx], targets[val_idx],
+                                     None if mask is None else mask[val_idx], max(batch_size, 256))
+                result.validation_loss_curve.append(val_loss)
+                monitored = val_loss
+            reporter.epoch(epoch + 1, epoch_loss, val_loss)
+            if not math.isfinite(monitored):
+                result.stop_reason = "diverged"
+                break
+            # MLPRegressor's rule with a relative tol (losses of rates and currents differ in scale): an epoch
+            # counts as no improvement unless it beats the best by a fraction tol.
+            if monitored < best_loss * (1.0 - config.tol):
+                no_improve = 0
+            else:
+                no_improve += 1
+            if monitored < best_loss:
+                best_loss = monitored
+                best_state = copy.deepcopy(module.state_dict())
+            if no_improve >= config.n_iter_no_change:
+                result.stop_reason = "converged"
+                break
+    except KeyboardInterrupt:
+        result.stop_reason = "interrupted"
+    finally:
+        reporter.close()
+    module.load_state_dict(best_state)
+    result.best_loss = best_loss
+    return result, optimizer

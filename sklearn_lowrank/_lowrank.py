@@ -1,0 +1,363 @@
+"""LowRankRNNRegressor: low-rank RNNs fitted neuron by neuron to recorded activity (LINT)."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import BaseRNNEstimator
+from ._core.init import regression_init
+from ._core.network import FullRankRNN, LowRankRNN
+
+__all__ = ["LowRankRNNRegressor", "canonical_loadings"]
+
+#: Network size used for a linear readout when ``n_units=None``.
+DEFAULT_LINEAR_UNITS = 128
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Canonical form
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def canonical_loadings(m, n):
+    """Re-express J = m n^T / N with orthogonal, balanced columns ordered by singular value.
+
+    Parameters
+    ----------
+    m, n : ndarray of shape (n_units, rank)
+
+    Returns
+    -------
+    m_c, n_c : ndarray of shape (n_units, rank)
+        ``m_c n_c^T = m n^T``; the columns of ``m_c`` are orthogonal, those of ``n_c`` too, column r of both has
+        norm sqrt(N s_r) where s_r is the r-th singular value of J; the largest-magnitude entry of each column of
+        ``m_c`` is positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank import canonical_loadings
+    >>> rng = np.random.default_rng(0)
+    >>> m, n = rng.normal(size=(50, 2)), rng.normal(size=(50, 2))
+    >>> m_c, n_c = canonical_loadings(m, n)
+    >>> bool(np.allclose(m_c @ n_c.T, m @ n.T))
+    True
+    >>> bool(abs(m_c[:, 0] @ m_c[:, 1]) < 1e-8)
+    True
+    """
+    m = np.asarray(m, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    qm, rm = np.linalg.qr(m)
+    qn, rn = np.linalg.qr(n)
+    u, s, vt = np.linalg.svd(rm @ rn.T)
+    a, b = qm @ u, qn @ vt.T
+    scale = np.sqrt(s)  # s are the singular values of m n^T = N J
+    m_c, n_c = a * scale, b * scale
+    idx = np.argmax(np.abs(m_c), axis=0)
+    signs = np.sign(m_c[idx, np.arange(m_c.shape[1])])
+    signs[signs == 0] = 1.0
+    return m_c * signs, n_c * signs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Estimator
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
+    r"""Low-rank recurrent network fitted to trials of activity by backpropagation through time.
+
+    The network of N units follows (``alpha = dt / tau``, ``phi = tanh``)
+
+    .. math::
+
+        x_{t+1} = x_t + \alpha(-x_t + J\phi(x_t) + W_{in}^T u_t) + \sigma \xi_t, \qquad J = m n^T / N
+
+    with m, n of shape (N, rank). With ``readout="identity"`` unit i reproduces feature i of y (the
+    neuron-by-neuron fit of LINT); extra units (``n_units`` > n_features) are hidden. ``rank=None`` fits the
+    full-rank reference network (free J, O(N^2) parameters).
+
+    Parameters
+    ----------
+    rank : int or None, default=1
+        Rank of J; None for a full-rank J.
+    n_units : int or None, default=None
+        Number of units N. None: one unit per feature of y with ``readout="identity"``, 128 with
+        ``readout="linear"``. Larger values add hidden units.
+    readout : {"identity", "linear"}, default="identity"
+        "identity": ``y_hat[..., i] = g(x_i)``, the neuron-by-neuron fit; "linear": ``g(x) W_out / N + b``
+        with trained ``W_out`` and ``b``, for task outputs.
+    output_activation : {"identity", "tanh"}, default="identity"
+        g above: "identity" compares the states x with y (currents, centred rates); "tanh" compares rates
+        tanh(x) with y.
+    alpha : float in (0, 1], default=0.2
+        Time step over time constant, dt / tau.
+    noise_std : float >= 0, default=0.0
+        Standard deviation of the recurrent noise during training (never at predict time). As in the original
+        code the noise is not scaled by sqrt(alpha).
+    init : {"auto", "random"}, default="auto"
+        "auto": with an identity readout, initialise from a one-step regression of the observed states (see
+        Notes), else at random; "random": Gaussian m, n and input weights.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    batch_size : int, default=32
+        Trials per mini-batch (capped at the number of training trials).
+    learning_rate_init : float, default=0.01
+        Adam's learning rate.
+    tol : float, default=1e-4
+        Relative improvement of the monitored loss (training loss, or validation loss with early stopping) below
+        which an epoch counts as no improvement.
+    n_iter_no_change : int, default=10
+        Stop after this many epochs without improvement.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the trials and monitor their loss.
+    validation_fraction : float in (0, 1), default=0.1
+    clip_grad_norm : float or None, default=1.0
+        Maximum gradient norm; None disables clipping.
+    device : str or torch.device, default="cpu"
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the batch order and the noise; an int gives bit-identical CPU fits.
+    verbose : int, default=0
+        1: one line per epoch; 2: a progress bar.
+    warm_start : bool, default=False
+        Continue from the fitted network (and optimiser state) on the next call to fit.
+
+    Attributes
+    ----------
+    m_ : ndarray of shape (n_units_, rank)
+        Left connectivity vectors in canonical form (orthogonal columns ordered by singular value of J).
+        Not set when ``rank=None``.
+    n_ : ndarray of shape (n_units_, rank)
+        Right connectivity vectors; ``connectivity_ = m_ n_^T / n_units_``. Not set when ``rank=None``.
+    connectivity_ : ndarray of shape (n_units_, n_units_)
+        J, formed on access for low rank.
+    input_weights_ : ndarray of shape (n_features_in_, n_units_)
+    readout_weights_ : ndarray of shape (n_units_, n_outputs_)
+        Only with ``readout="linear"``; ``readout_bias_`` of shape (n_outputs_,) too.
+    initial_state_ : ndarray of shape (n_units_,)
+    n_units_ : int
+    n_outputs_ : int
+    n_features_in_ : int
+        Number of inputs.
+    loss_curve_ : list of float
+        Training loss per epoch.
+    validation_loss_curve_ : list of float
+        Only with early stopping.
+    best_loss_ : float
+        Monitored loss of the kept parameters.
+    n_iter_ : int
+        Epochs run in the last call to fit.
+    module_ : torch.nn.Module
+        The fitted torch network.
+
+    See Also
+    --------
+    GaussianMixtureRNN : the mixture of Gaussians over connectivity loadings.
+
+    Notes
+    -----
+    Prediction at step t is read from the state after the update driven by ``X[:, t]``. NaN in y is left out of
+    the loss and the score.
+
+    With ``init="auto"`` and an identity readout the observed states ``s = g^{-1}(y)`` give a linear regression
+    ``(s_t - (1 - alpha) s_{t-1}) / alpha ~ J phi(s_{t-1}) + W_in^T u_t``; J is reduced to the requested rank
+    by reduced-rank regression and BPTT refines it. Saturated rates (|y| > 0.999 with a tanh output) and NaN
+    are treated as missing targets. Hidden units start with small random loadings.
+
+    References
+    ----------
+    .. [1] Valente, Pillow & Ostojic, "Extracting computational mechanisms from neural data using low-rank
+       RNNs", NeurIPS 2022.
+    .. [2] Mastrogiuseppe & Ostojic, "Linking connectivity, dynamics, and computations in low-rank recurrent
+       neural networks", Neuron 2018.
+
+    Examples
+    --------
+    >>> from sklearn_lowrank import LowRankRNNRegressor
+    >>> from sklearn_lowrank.datasets import make_low_rank_teacher
+    >>> X, y = make_low_rank_teacher(n_units=30, rank=1, n_trials=40, n_timesteps=20, random_state=0,
+    ...                              return_X_y=True)
+    >>> est = LowRankRNNRegressor(rank=1, max_iter=20, random_state=0).fit(X, y)
+    >>> est.m_.shape, est.transform(X).shape
+    ((30, 1), (40, 20, 1))
+    >>> bool(est.score(X, y) > 0.9)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseRNNEstimator._parameter_constraints,
+        "rank": [Interval(Integral, 1, None, closed="left"), None],
+        "n_units": [Interval(Integral, 1, None, closed="left"), None],
+        "readout": [StrOptions({"identity", "linear"})],
+        "init": [StrOptions({"auto", "random"})],
+    }
+
+    def __init__(
+        self,
+        rank=1,
+        *,
+        n_units=None,
+        readout="identity",
+        output_activation="identity",
+        alpha=0.2,
+        noise_std=0.0,
+        init="auto",
+        max_iter=200,
+        batch_size=32,
+        learning_rate_init=1e-2,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        clip_grad_norm=1.0,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.rank = rank
+        self.n_units = n_units
+        self.readout = readout
+        self.output_activation = output_activation
+        self.alpha = alpha
+        self.noise_std = noise_std
+        self.init = init
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.clip_grad_norm = clip_grad_norm
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # -- hooks ---------------------------------------------------------------------------------------------------
+    def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
+        if self.n_units is None:
+            n_units = n_outputs if self.readout == "identity" else max(DEFAULT_LINEAR_UNITS, n_outputs)
+        else:
+            n_units = self.n_units
+        if self.readout == "identity" and n_units < n_outputs:
+            raise ValueError(
+                f"n_units={n_units} is smaller than the {n_outputs} features of y; with readout='identity' "
+                "every feature needs its own unit: set n_units >= n_features or None."
+            )
+        if self.rank is not None and self.rank > n_units:
+            raise ValueError(
+                f"rank={self.rank} exceeds n_units={n_units}; choose rank <= n_units (or rank=None for a "
+                "full-rank network)."
+            )
+        if self.warm_start and hasattr(self, "module_"):
+            if n_units != self.n_units_ or n_inputs != self.module_.n_inputs:
+                raise ValueError("warm_start=True but the data or n_units changed; set warm_start=False.")
+        return n_units
+
+    def _build_module(self, X, y, mask, n_units, generator):
+        n_inputs, n_outputs = X.shape[-1], y.shape[-1]
+        kwargs = {"alpha": self.alpha, "readout": self.readout, "output_activation": self.output_activation}
+        if self.rank is None:
+            module = FullRankRNN(n_units, n_inputs, n_outputs, generator=generator, **kwargs)
+        else:
+            module = LowRankRNN(n_units, n_inputs, n_outputs, self.rank, generator=generator, **kwargs)
+        if self.init == "auto" and self.readout == "identity":
+            self._regression_init(module, X, y, mask, n_units)
+        return module
+
+    def _regression_init(self, module, X, y, mask, n_units):
+        """Overwrite the observed block with the regression estimate; hidden units keep small random loadings."""
+        est = regression_init(
+            X.cpu(), y.cpu(), None if mask is None else mask.cpu(), alpha=self.alpha, rank=self.rank,
+            n_units=n_units, output_activation=self.output_activation,
+        )
+        n_obs = y.shape[-1]
+        with torch.no_grad():
+            dtype = module.initial_state.dtype
+            if "J" in est:
+                module.J.mul_(0.1)
+                module.J[:n_obs, :n_obs] = est["J"].to(dtype)
+            if "m" in est:
+                module.m.mul_(0.1)
+                module.n.mul_(0.1)
+                module.m[:n_obs] = est["m"].to(dtype)
+                module.n[:n_obs] = est["n"].to(dtype)
+            module.input_weights.mul_(0.1)
+            module.input_weights[:, :n_obs] = est["input_weights"].to(dtype)
+            module.initial_state[:n_obs] = est["initial_state"].to(dtype)
+
+    def _store_fitted(self) -> None:
+        module = self.module_
+        with torch.no_grad():
+            if self.rank is not None:
+                m_c, n_c = canonical_loadings(module.m.detach().cpu().numpy(), module.n.detach().cpu().numpy())
+                module.m.copy_(torch.from_numpy(m_c))
+                module.n.copy_(torch.from_numpy(n_c))
+                self.m_ = module.m.detach().cpu().numpy().copy()
+                self.n_ = module.n.detach().cpu().numpy().copy()
+            else:
+                for name in ("m_", "n_"):
+                    self.__dict__.pop(name, None)
+        self.input_weights_ = module.input_weights.detach().cpu().numpy().copy()
+        self.initial_state_ = module.initial_state.detach().cpu().numpy().copy()
+        if self.readout == "linear":
+            self.readout_weights_ = module.readout_weights.detach().cpu().numpy().copy()
+            self.readout_bias_ = module.readout_bias.detach().cpu().numpy().copy()
+
+    # -- public API ----------------------------------------------------------------------------------------------
+    @property
+    def connectivity_(self) -> np.ndarray:
+        """J of shape (n_units_, n_units_): ``m_ n_^T / n_units_`` for low rank, the free matrix otherwise."""
+        check_is_fitted(self, "module_")
+        if self.rank is None:
+            return self.module_.J.detach().cpu().numpy().copy()
+        return (self.m_ @ self.n_.T) / self.n_units_
+
+    def transform(self, X, initial_state=None):
+        """Latent trajectories kappa_r(t) = m_r . x_{t+1} / ||m_r||^2 of each trial.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        initial_state : array-like of shape (n_units,) or (n_trials, n_units), optional
+
+        Returns
+        -------
+        kappa : ndarray of shape (n_trials, n_timesteps, rank)
+            With ``rank=None`` there is no low-rank latent space and the unit states
+            (n_trials, n_timesteps, n_units) are returned. With 2D X the time axis is dropped.
+        """
+        states, x_ndim = self._simulate(X, initial_state=initial_state, want="states")
+        if self.rank is not None:
+            m = self.m_.astype(np.float32)
+            norms = np.maximum((m**2).sum(axis=0), np.finfo(np.float32).tiny)
+            states = states @ (m / norms)
+        return states[:, 0] if x_ndim == 2 else states
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit to (X, y), then return the latent trajectories of X (see :meth:`transform`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        y : array-like of shape (n_trials, n_timesteps, n_outputs)
+
+        Returns
+        -------
+        kappa : ndarray of shape (n_trials, n_timesteps, rank)
+        """
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.target_tags.required = True
+        return tags

@@ -1,0 +1,209 @@
+"""Scores for trial tensors (NaN-aware R^2) and connectivity recovery.
+
+All functions take arrays of shape (n_trials, n_timesteps, n_features); NaN in ``y_true`` marks a missing
+observation and is left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "r2_score_trials",
+    "r2_per_feature",
+    "median_r2",
+    "connectivity_cosine",
+    "effective_connectivity",
+    "subspace_angles",
+]
+
+
+def _flatten(y_true, y_pred, sample_weight):
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape:
+        if y_true.size == y_pred.size:
+            y_pred = y_pred.reshape(y_true.shape)
+        else:
+            raise ValueError(f"y_true and y_pred have different shapes: {y_true.shape} and {y_pred.shape}.")
+    n_trials = y_true.shape[0] if y_true.ndim else 1
+    w = np.ones(n_trials) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n_trials,):
+        raise ValueError(f"sample_weight must have shape ({n_trials},), got {w.shape}.")
+    if y_true.ndim == 1:
+        y_true, y_pred = y_true[:, None], y_pred[:, None]
+    n_per_trial = int(np.prod(y_true.shape[1:-1])) if y_true.ndim > 2 else 1
+    w = np.repeat(w, n_per_trial)
+    return y_true.reshape(-1, y_true.shape[-1]), y_pred.reshape(-1, y_true.shape[-1]), w
+
+
+def _sums(y_true, y_pred, sample_weight):
+    yt, yp, w = _flatten(y_true, y_pred, sample_weight)
+    obs = ~np.isnan(yt)
+    wo = w[:, None] * obs
+    total = wo.sum(axis=0)
+    mean = np.where(total > 0, np.nansum(np.where(obs, yt, 0.0) * wo, axis=0) / np.maximum(total, 1e-300), 0.0)
+    resid = np.where(obs, yt - yp, 0.0)
+    dev = np.where(obs, yt - mean, 0.0)
+    ss_res = (wo * resid**2).sum(axis=0)
+    ss_tot = (wo * dev**2).sum(axis=0)
+    return ss_res, ss_tot
+
+
+def r2_score_trials(y_true, y_pred, *, sample_weight=None) -> float:
+    """Variance-weighted R^2 over features after flattening trials and time, ignoring NaN in ``y_true``.
+
+    Equal to scikit-learn's ``r2_score(..., multioutput="variance_weighted")`` on complete data.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_trials, n_timesteps, n_features)
+    y_pred : array-like of the same shape
+    sample_weight : array-like of shape (n_trials,), optional
+
+    Returns
+    -------
+    score : float
+        ``1 - sum(SS_res) / sum(SS_tot)``; 1.0 for a perfect prediction of constant data, else 0.0 when
+        ``SS_tot`` is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank.metrics import r2_score_trials
+    >>> y = np.arange(12.0).reshape(2, 3, 2)
+    >>> r2_score_trials(y, y)
+    1.0
+    >>> y_nan = y.copy(); y_nan[0, 0, 0] = np.nan
+    >>> r2_score_trials(y_nan, y)
+    1.0
+    """
+    ss_res, ss_tot = _sums(y_true, y_pred, sample_weight)
+    total = ss_tot.sum()
+    if total == 0:
+        return 1.0 if ss_res.sum() == 0 else 0.0
+    return float(1.0 - ss_res.sum() / total)
+
+
+def r2_per_feature(y_true, y_pred, *, sample_weight=None) -> np.ndarray:
+    """R^2 of each feature (neuron) separately, ignoring NaN in ``y_true``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_trials, n_timesteps, n_features)
+    y_pred : array-like of the same shape
+    sample_weight : array-like of shape (n_trials,), optional
+
+    Returns
+    -------
+    scores : ndarray of shape (n_features,)
+        NaN for a feature with no variance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank.metrics import r2_per_feature
+    >>> y = np.stack([np.arange(6.0), np.ones(6)], axis=-1).reshape(2, 3, 2)
+    >>> r2_per_feature(y, y)
+    array([ 1., nan])
+    """
+    ss_res, ss_tot = _sums(y_true, y_pred, sample_weight)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)
+
+
+def median_r2(y_true, y_pred, *, sample_weight=None) -> float:
+    """Median over features of :func:`r2_per_feature` (features without variance left out).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank.metrics import median_r2
+    >>> y = np.arange(12.0).reshape(2, 3, 2)
+    >>> median_r2(y, y + 0.0)
+    1.0
+    """
+    return float(np.nanmedian(r2_per_feature(y_true, y_pred, sample_weight=sample_weight)))
+
+
+def connectivity_cosine(J_a, J_b) -> float:
+    """Cosine similarity of two connectivity matrices seen as vectors (Frobenius inner product).
+
+    Parameters
+    ----------
+    J_a, J_b : array-like of shape (n_units, n_units)
+
+    Returns
+    -------
+    cosine : float in [-1, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank.metrics import connectivity_cosine
+    >>> J = np.outer([1.0, 2.0], [0.5, -1.0])
+    >>> connectivity_cosine(J, 3 * J)
+    1.0
+    """
+    a = np.asarray(J_a, dtype=np.float64).ravel()
+    b = np.asarray(J_b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"J_a and J_b must have the same shape; got {np.shape(J_a)} and {np.shape(J_b)}.")
+    denom = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / denom) if denom > 0 else 0.0
+
+
+def effective_connectivity(m, n, input_weights=None) -> np.ndarray:
+    """The part of J = m n^T / N that the dynamics can reveal: n projected on span(m, input weights).
+
+    Activity of a low-rank network lives in the span of the columns of m and of the input weights, so only the
+    projection of n onto that span affects the dynamics (Valente et al. 2022). ``J_eff = m (P n)^T / N``.
+
+    Parameters
+    ----------
+    m, n : array-like of shape (n_units, rank)
+    input_weights : array-like of shape (n_inputs, n_units), optional
+
+    Returns
+    -------
+    J_eff : ndarray of shape (n_units, n_units)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank.metrics import effective_connectivity
+    >>> m = np.array([[1.0], [0.0], [0.0]]); n = np.array([[1.0], [1.0], [0.0]])
+    >>> effective_connectivity(m, n)[0]
+    array([0.33333333, 0.        , 0.        ])
+    """
+    m = np.asarray(m, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    basis = m if input_weights is None else np.concatenate([m, np.asarray(input_weights, np.float64).T], axis=1)
+    q, _ = np.linalg.qr(basis)
+    n_proj = q @ (q.T @ n)
+    return m @ n_proj.T / m.shape[0]
+
+
+def subspace_angles(A, B) -> np.ndarray:
+    """Principal angles (radians, ascending) between the column spans of A and B.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_units, k)
+    B : array-like of shape (n_units, l)
+
+    Returns
+    -------
+    angles : ndarray of shape (min(k, l),)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank.metrics import subspace_angles
+    >>> subspace_angles(np.eye(3)[:, :1], np.eye(3)[:, :2]).round(6)
+    array([0.])
+    """
+    qa, _ = np.linalg.qr(np.asarray(A, dtype=np.float64))
+    qb, _ = np.linalg.qr(np.asarray(B, dtype=np.float64))
+    s = np.linalg.svd(qa.T @ qb, compute_uv=False)
+    return np.arccos(np.clip(s, -1.0, 1.0))

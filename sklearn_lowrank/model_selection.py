@@ -1,0 +1,70 @@
+"""Helpers for choosing the rank by cross-validation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["one_standard_error_rule"]
+
+
+def _rank_param(cv_results: dict, param: str | None) -> str:
+    if param is not None:
+        key = param if param.startswith("param_") else f"param_{param}"
+        if key not in cv_results:
+            raise ValueError(f"cv_results has no column {key!r}; available: {sorted(k for k in cv_results if k.startswith('param_'))}.")
+        return key
+    keys = [k for k in cv_results if k == "param_rank" or k.endswith("__rank")]
+    if len(keys) != 1:
+        raise ValueError(
+            f"Cannot tell which parameter is the rank among {sorted(k for k in cv_results if k.startswith('param_'))}; "
+            "use functools.partial(one_standard_error_rule, param=...)."
+        )
+    return keys[0]
+
+
+def one_standard_error_rule(cv_results, param=None) -> int:
+    """Index of the smallest rank whose mean CV score is within one standard error of the best.
+
+    Held-out scores of low-rank fits plateau rather than peak once the rank suffices; this rule picks the start of
+    the plateau. Pass it as ``GridSearchCV(..., refit=one_standard_error_rule)``. ``rank=None`` (full rank) counts
+    as larger than every integer rank. Among candidates with the same rank (other parameters in the grid), the one
+    with the best mean score is taken.
+
+    Parameters
+    ----------
+    cv_results : dict
+        ``GridSearchCV.cv_results_`` (with ``mean_test_score``, ``std_test_score`` and ``split*_test_score``).
+    param : str, optional
+        Name of the rank parameter (e.g. ``"lowrankrnnregressor__rank"`` in a Pipeline); found automatically when
+        there is a single ``rank`` parameter.
+
+    Returns
+    -------
+    index : int
+        Row of ``cv_results`` to refit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank import one_standard_error_rule
+    >>> results = {"param_rank": np.array([1, 2, 3]), "mean_test_score": np.array([0.5, 0.90, 0.91]),
+    ...            "std_test_score": np.array([0.02, 0.02, 0.02]),
+    ...            "split0_test_score": np.array([0.5, 0.9, 0.91]), "split1_test_score": np.array([0.5, 0.9, 0.91])}
+    >>> one_standard_error_rule(results)
+    1
+    """
+    key = _rank_param(cv_results, param)
+    mean = np.asarray(cv_results["mean_test_score"], dtype=np.float64)
+    std = np.asarray(cv_results["std_test_score"], dtype=np.float64)
+    n_splits = sum(1 for k in cv_results if k.startswith("split") and k.endswith("_test_score"))
+    se = std / np.sqrt(max(n_splits, 1))
+    finite = np.isfinite(mean)
+    if not finite.any():
+        raise ValueError("Every candidate has a non-finite mean test score; nothing to choose from.")
+    best = int(np.nanargmax(np.where(finite, mean, -np.inf)))
+    threshold = mean[best] - se[best]
+    ranks = [np.inf if r is None or (isinstance(r, float) and np.isnan(r)) else float(r)
+             for r in np.asarray(cv_results[key], dtype=object)]
+    ok = [i for i in range(len(mean)) if finite[i] and mean[i] >= threshold]
+    smallest = min(ranks[i] for i in ok)
+    return max((i for i in ok if ranks[i] == smallest), key=lambda i: mean[i])
