@@ -10,9 +10,11 @@ directions of the recurrent part of the fitted values, after partialling out the
 
 Targets that cannot be inverted reliably are treated as *missing* rather than clipped: rates with |y| > saturation
 (arctanh of a clipped rate, amplified by 1/alpha, would dominate the fit) and NaN entries.  Missing targets are
-filled by expectation-maximisation: the regressors (hence the Gram matrix) do not depend on the targets, so each
-iteration only replaces the missing targets by the current fit and updates A^T Z with a sparse product.  The fit
-converges to least squares over the observed targets.  Missing *regressors* (NaN rates of a neuron in a trial) are
+filled iteratively: the regressors (hence the Gram matrix) do not depend on the targets, so each iteration only
+replaces the missing targets by the current fit and updates A^T Z with a sparse product.  A saturated rate is not
+missing at random (dropping large targets biases the fit towards small ones), but it is *censored*: the state is
+known to lie beyond atanh(saturation) with the sign of the rate.  The fill is therefore clamped to the interval that
+this censoring allows (a projected EM, in the spirit of a Tobit model).  Missing *regressors* (NaN rates of a neuron in a trial) are
 set to zero, an approximation that the BPTT refinement corrects.
 
 This module imports no scikit-learn.
@@ -84,14 +86,16 @@ def regression_init(
     u = inputs.to(dt)
     observed = torch.ones_like(y, dtype=torch.bool) if mask is None else mask.clone()
     observed &= torch.isfinite(y)
+    # sat_sign: +1/-1 where a rate is saturated (the state is only known to lie beyond +/- atanh(saturation)).
     if output_activation == "tanh":
-        saturated = y.abs() > saturation
         rates = torch.where(observed, y.clamp(-1.0, 1.0), torch.zeros_like(y))
+        sat_sign = torch.where(observed & (rates.abs() > saturation), torch.sign(rates), torch.zeros_like(y))
         states = torch.atanh(rates.clamp(-saturation, saturation))
-        usable = observed & ~saturated
+        usable = observed & (sat_sign == 0)
     else:
         states = torch.where(observed, y, torch.zeros_like(y))
         rates = torch.tanh(states)
+        sat_sign = torch.zeros_like(y)
         usable = observed
     n_trials, n_steps, n_feat = y.shape
     n_in = u.shape[-1]
@@ -105,6 +109,7 @@ def regression_init(
     missing = ~(usable[:, 1:] & usable[:, :-1]).reshape(-1, n_feat)
     a = torch.cat([phi, uu], dim=1)  # (S, F + n_in)
     gram = a.T @ a
+    z_raw = z
     z = torch.where(missing, torch.zeros_like(z), z)
     rows, cols = torch.nonzero(missing, as_tuple=True)
 
@@ -117,10 +122,11 @@ def regression_init(
         order = torch.argsort(cols)
         rows, cols = rows[order], cols[order]
         a_miss = a[rows].to(torch.float32)
+        lower, upper = _censoring_bounds(z_raw, sat_sign, states, alpha, rows, cols)
         filled = torch.zeros(rows.numel(), dtype=torch.float32, device=z.device)
         scale = float(z.std().clamp_min(1e-12))
         for _ in range(n_em_iter):
-            new = (a_miss * coef.T.to(torch.float32)[cols]).sum(dim=1)
+            new = torch.clamp((a_miss * coef.T.to(torch.float32)[cols]).sum(dim=1), lower, upper)
             delta = new - filled
             filled = new
             # A^T dZ with dZ sparse: only the missing entries changed.
@@ -176,3 +182,25 @@ def _single_step_init(states, u, usable, alpha, ridge) -> dict:
     coef = torch.stack([_solve(design.T @ (design * w[:, i:i + 1]), design.T @ (s0[:, i] * w[:, i])[:, None],
                                ridge)[:, 0] for i in range(s0.shape[1])], dim=1)
     return {"input_weights": coef[1:] / alpha, "initial_state": coef[0]}
+
+
+def _censoring_bounds(z, sat_sign, states, alpha, rows, cols):
+    """Bounds on the missing targets z = (s_t - (1 - alpha) s_{t-1}) / alpha implied by saturated rates.
+
+    A state saturated at +c (c = atanh(saturation), which ``states`` holds after clipping) is >= c, at -c it is
+    <= -c. When only s_t is saturated, z >= (c - (1 - alpha) s_{t-1}) / alpha (or <=); when only s_{t-1} is, the
+    bound flips. With both saturated or a NaN involved, the entry is unbounded.
+    """
+    n_feat = z.shape[1]
+    sig_t = sat_sign[:, 1:].reshape(-1, n_feat)[rows, cols]
+    sig_p = sat_sign[:, :-1].reshape(-1, n_feat)[rows, cols]
+    zb = z[rows, cols]  # with clipped states: exactly the bound value where one of the two is saturated
+    inf = torch.full_like(zb, float("inf"))
+    only_t = (sig_t != 0) & (sig_p == 0)
+    only_p = (sig_p != 0) & (sig_t == 0)
+    lower = torch.where(only_t & (sig_t > 0), zb, -inf)
+    lower = torch.where(only_p & (sig_p < 0), zb, lower)
+    upper = torch.where(only_t & (sig_t < 0), zb, inf)
+    upper = torch.where(only_p & (sig_p > 0), zb, upper)
+    del states, alpha
+    return lower.to(torch.float32), upper.to(torch.float32)

@@ -214,7 +214,7 @@ def train(
                 loss.backward()
                 if config.clip_grad_norm is not None:
                     nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
-                loss_value = float(loss)
+                loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     diverged = True
                     break

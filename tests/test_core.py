@@ -1,0 +1,196 @@
+"""The torch core: simulation against an independent numpy implementation, gradients, the training loop."""
+
+import ast
+import math
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+
+import sklearn_lowrank._core as core
+from sklearn_lowrank._core import FullRankRNN, LowRankRNN, TrainingConfig, masked_mse, simulate, train
+from sklearn_lowrank._core.init import regression_init
+from sklearn_lowrank.datasets import make_low_rank_teacher, simulate_rnn
+from sklearn_lowrank.metrics import effective_connectivity
+
+
+def test_core_imports_no_sklearn():
+    core_dir = pathlib.Path(core.__file__).parent
+    files = sorted(core_dir.glob("*.py"))
+    assert files
+    for path in files:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+                if node.level:  # relative imports must stay inside _core
+                    assert not (node.module or "").startswith(".."), path
+                    assert node.level == 1, f"{path} imports outside _core"
+            for name in names:
+                assert not name.startswith("sklearn"), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("rank", [1, 3, None])
+def test_simulate_matches_numpy(rank):
+    gen = torch.Generator().manual_seed(0)
+    n_units, n_inputs = 20, 2
+    kwargs = {"alpha": 0.3}
+    if rank is None:
+        net = FullRankRNN(n_units, n_inputs, n_units, generator=gen, gain=1.5, dtype=torch.float64, **kwargs)
+        J = net.J.detach().numpy()
+    else:
+        net = LowRankRNN(n_units, n_inputs, n_units, rank, generator=gen, dtype=torch.float64, **kwargs)
+        J = (net.m @ net.n.T).detach().numpy() / n_units
+    with torch.no_grad():
+        net.initial_state.normal_(generator=gen)
+    u = np.random.default_rng(0).normal(size=(4, 15, n_inputs))
+    expected = simulate_rnn(J, net.input_weights.detach().numpy(), u, alpha=0.3,
+                            initial_state=net.initial_state.detach().numpy())
+    got = net(torch.from_numpy(u)).detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_identity_readout_reads_first_units_and_tanh():
+    gen = torch.Generator().manual_seed(0)
+    net = LowRankRNN(10, 1, 4, 1, alpha=0.2, output_activation="tanh", generator=gen)
+    u = torch.randn(3, 5, 1, generator=gen)
+    out, states = net(u, return_states=True)
+    assert out.shape == (3, 5, 4) and states.shape == (3, 5, 10)
+    torch.testing.assert_close(out, torch.tanh(states[..., :4]))
+
+
+def test_linear_readout_shape_and_formula():
+    gen = torch.Generator().manual_seed(0)
+    net = LowRankRNN(16, 2, 3, 2, alpha=0.2, readout="linear", generator=gen)
+    u = torch.randn(2, 7, 2, generator=gen)
+    out, states = net(u, return_states=True)
+    torch.testing.assert_close(out, states @ net.readout_weights / 16 + net.readout_bias)
+
+
+def test_gradcheck_float64():
+    gen = torch.Generator().manual_seed(0)
+    net = LowRankRNN(6, 1, 6, 2, alpha=0.2, generator=gen, dtype=torch.float64)
+    u = torch.randn(2, 4, 1, generator=gen, dtype=torch.float64)
+    w = net.weights()
+
+    def f(m, n, w_in):
+        from sklearn_lowrank._core.network import NetworkWeights
+
+        return simulate(NetworkWeights(m=m, n=n, J=None, input_weights=w_in, initial_state=w.initial_state), u, 0.2)
+
+    inputs = tuple(t.detach().clone().requires_grad_(True) for t in (w.m, w.n, w.input_weights))
+    assert torch.autograd.gradcheck(f, inputs)
+
+
+def test_noise_is_drawn_from_generator_only():
+    net = LowRankRNN(8, 1, 8, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
+    u = torch.zeros(2, 5, 1)
+    state = torch.random.get_rng_state()
+    a = net(u, noise_std=0.1, generator=torch.Generator().manual_seed(3))
+    b = net(u, noise_std=0.1, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    assert torch.equal(state, torch.random.get_rng_state()), "the global torch RNG must not be touched"
+    assert not torch.equal(a, net(u))
+
+
+def test_masked_mse():
+    pred = torch.tensor([[[1.0], [2.0]]])
+    target = torch.tensor([[[0.0], [0.0]]])
+    assert float(masked_mse(pred, target, None)) == pytest.approx(2.5)
+    assert float(masked_mse(pred, target, torch.tensor([[[True], [False]]]))) == pytest.approx(1.0)
+
+
+def _toy_problem():
+    data = make_low_rank_teacher(n_units=20, rank=1, n_inputs=1, n_trials=30, n_timesteps=15, random_state=0)
+    return torch.from_numpy(data.X), torch.from_numpy(data.y)
+
+
+def test_train_decreases_loss_and_restores_best():
+    X, y = _toy_problem()
+    net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
+    config = TrainingConfig(max_iter=15, batch_size=8, learning_rate_init=1e-2)
+    result, _ = train(net, X, y, None, config, torch.Generator().manual_seed(0))
+    assert result.n_iter == 15 and result.stop_reason == "max_iter"
+    assert result.loss_curve[-1] < result.loss_curve[0]
+    assert result.best_loss == pytest.approx(min(result.loss_curve))
+
+
+def test_train_early_stopping_records_validation():
+    X, y = _toy_problem()
+    net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
+    config = TrainingConfig(max_iter=200, batch_size=8, early_stopping=True, validation_fraction=0.2,
+                            n_iter_no_change=3, tol=0.5)
+    result, _ = train(net, X, y, None, config, torch.Generator().manual_seed(0))
+    assert result.stop_reason == "converged"
+    assert len(result.validation_loss_curve) == result.n_iter < 200
+    assert result.best_loss == pytest.approx(min(result.validation_loss_curve))
+
+
+def test_train_divergence_restores_finite_parameters():
+    X, y = _toy_problem()
+    net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
+    config = TrainingConfig(max_iter=50, batch_size=8, learning_rate_init=1e25, clip_grad_norm=None)
+    result, _ = train(net, X, y, None, config, torch.Generator().manual_seed(0))
+    assert result.stop_reason == "diverged"
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_train_keyboard_interrupt_keeps_best():
+    X, y = _toy_problem()
+    net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
+    calls = {"n": 0}
+    original = net.forward
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 12:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    net.forward = interrupting
+    config = TrainingConfig(max_iter=100, batch_size=8)
+    result, _ = train(net, X, y, None, config, torch.Generator().manual_seed(0))
+    assert result.stop_reason == "interrupted"
+    assert 1 <= result.n_iter < 100
+    assert math.isfinite(result.best_loss)
+
+
+def _cos(a, b):
+    return float((a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("output", ["states", "rates"])
+def test_regression_init_recovers_teacher(output):
+    data = make_low_rank_teacher(n_units=60, rank=2, n_inputs=2, n_trials=80, n_timesteps=40, noise_std=0.05,
+                                 output=output, random_state=0)
+    est = regression_init(torch.from_numpy(data.X), torch.from_numpy(data.y), None, alpha=0.2, rank=2,
+                          n_units=60, output_activation="identity" if output == "states" else "tanh")
+    m, n, w = est["m"].numpy(), est["n"].numpy(), est["input_weights"].numpy()
+    j_eff = effective_connectivity(m, n, w)
+    assert _cos(j_eff, effective_connectivity(data.m, data.n, data.input_weights)) > 0.95
+    assert _cos(w, data.input_weights) > 0.9
+    if output == "states":
+        assert _cos(m @ n.T, data.J) > 0.9
+
+
+def test_regression_init_censors_saturated_rates():
+    """Rates beyond the saturation level are censored targets: clipping them instead degrades the fit."""
+    data = make_low_rank_teacher(n_units=60, rank=1, n_inputs=1, n_trials=100, n_timesteps=40, noise_std=0.05,
+                                 output="rates", overlap=2.0, random_state=0)
+    assert (np.abs(data.y) > 0.999).mean() > 0.003, "the test needs saturated rates"
+    j_true = effective_connectivity(data.m, data.n, data.input_weights)
+
+    def cosine(y, sat):
+        est = regression_init(torch.from_numpy(data.X), torch.from_numpy(y), None, alpha=0.2, rank=1,
+                              n_units=60, output_activation="tanh", saturation=sat)
+        return _cos(effective_connectivity(est["m"].numpy(), est["n"].numpy(), est["input_weights"].numpy()),
+                    j_true)
+
+    ours = cosine(data.y, 0.999)
+    naive = cosine(np.clip(data.y, -0.999, 0.999), 1.0)  # arctanh of clipped rates, kept as targets
+    assert ours > 0.95
+    assert ours > naive + 0.05
