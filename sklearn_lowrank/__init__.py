@@ -5,8 +5,18 @@ The estimators take trial tensors: inputs X of shape (n_trials, n_timesteps, n_i
 """
 
 from ._lowrank import LowRankRNNRegressor, canonical_loadings
+from ._mixture import GaussianMixtureRNN, bootstrap_stability, resampling_scores, select_n_components_bic
 from .model_selection import one_standard_error_rule
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["LowRankRNNRegressor", "canonical_loadings", "one_standard_error_rule", "__version__"]
+__all__ = [
+    "LowRankRNNRegressor",
+    "canonical_loadings",
+    "one_standard_error_rule",
+    "GaussianMixtureRNN",
+    "select_n_components_bic",
+    "resampling_scores",
+    "bootstrap_stability",
+    "__version__",
+]

@@ -1,0 +1,635 @@
+"""GaussianMixtureRNN: networks whose connectivity loadings are drawn from a mixture of Gaussians.
+
+Also the tools that go from a fitted :class:`LowRankRNNRegressor` to a mixture (``from_network``) and choose
+the number of populations: BIC, the resampling test and a bootstrap stability score.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import BaseRNNEstimator, _seed_from
+from ._core.mixture import MixtureLowRankRNN, loading_names
+from ._core.network import LowRankRNN
+from ._lowrank import LowRankRNNRegressor
+
+__all__ = [
+    "GaussianMixtureRNN",
+    "select_n_components_bic",
+    "resampling_scores",
+    "bootstrap_stability",
+]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Helpers
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _cholesky_safe(covariances: np.ndarray, reg_covar: float) -> np.ndarray:
+    """Cholesky factors of (P, d, d) covariances that are PSD up to rounding, never NaN.
+
+    The original code took ``eigh`` and a square root of the eigenvalues, which gives NaN as soon as rounding
+    makes an eigenvalue slightly negative.  Here the matrix is symmetrised, ``reg_covar`` is added to the
+    diagonal and, should the factorisation still fail, the eigenvalues are clipped from below
+    before factorising again.
+    """
+    covs = np.asarray(covariances, dtype=np.float64)
+    covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
+    d = covs.shape[-1]
+    floor = max(float(reg_covar), 1e-10)
+    out = np.empty_like(covs)
+    for p, cov in enumerate(covs):
+        cov = cov + reg_covar * np.eye(d)
+        try:
+            out[p] = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            vals, vecs = np.linalg.eigh(cov)
+            cov = (vecs * np.maximum(vals, floor)) @ vecs.T
+            out[p] = np.linalg.cholesky(0.5 * (cov + cov.T) + floor * 1e-3 * np.eye(d))
+    return out
+
+
+def _check_weights(weights, n_components: int) -> np.ndarray:
+    """Mixture proportions: uniform when None; otherwise positive, of length n_components, summing to 1."""
+    if weights is None:
+        return np.full(n_components, 1.0 / n_components)
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if w.shape != (n_components,):
+        raise ValueError(f"weights must have shape (n_components,) = ({n_components},); got {w.shape}.")
+    if not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError(f"weights must be positive and finite; got {w.tolist()}.")
+    if abs(w.sum() - 1.0) > 1e-6:
+        raise ValueError(f"weights must sum to 1; they sum to {w.sum():.6g}. Normalise them first.")
+    return w / w.sum()
+
+
+def _network_loadings(estimator) -> np.ndarray:
+    """Per-unit loadings (m, n, I, w) of a fitted linear-readout LowRankRNNRegressor, shape (n_units, d)."""
+    check_is_fitted(estimator, "module_")
+    if getattr(estimator, "rank", None) is None:
+        raise ValueError("estimator must be a low-rank network (rank is None); fit it with an integer rank.")
+    if getattr(estimator, "readout", None) != "linear":
+        raise ValueError(
+            "estimator must have readout='linear': resampled networks need readout loadings w_out. Refit it "
+            "with readout='linear' on task outputs."
+        )
+    return np.concatenate(
+        [estimator.m_, estimator.n_, estimator.input_weights_.T, estimator.readout_weights_], axis=1
+    ).astype(np.float64)
+
+
+def _decision_accuracy(y_true, y_pred) -> float:
+    """Fraction of trials whose mean output over the observed (non-NaN) entries has the target's sign."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    mask = ~np.isnan(y_true)
+    axes = tuple(range(1, y_true.ndim))
+    count = mask.sum(axis=axes)
+    target = np.where(mask, y_true, 0.0).sum(axis=axes)
+    pred = np.where(mask, y_pred, 0.0).sum(axis=axes)
+    keep = count > 0
+    return float(np.mean(np.sign(pred[keep]) == np.sign(target[keep])))
+
+
+def _score(net, X, y, scoring) -> float:
+    if callable(scoring):
+        return float(scoring(net, X, y))
+    if scoring == "accuracy":
+        return _decision_accuracy(y, net.predict(X))
+    if scoring == "r2":
+        return float(net.score(X, y))
+    raise ValueError(f"scoring must be 'r2', 'accuracy' or a callable(estimator, X, y); got {scoring!r}.")
+
+
+def _fitted_lowrank(weights, *, rank, alpha, output_activation, noise_std) -> LowRankRNNRegressor:
+    """A fitted LowRankRNNRegressor (linear readout) holding the given sampled weights."""
+    n_units = weights.m.shape[0]
+    n_inputs = weights.input_weights.shape[0]
+    n_outputs = weights.readout_weights.shape[1]
+    est = LowRankRNNRegressor(rank, n_units=n_units, readout="linear", output_activation=output_activation,
+                              alpha=alpha, noise_std=noise_std, init="random")
+    module = LowRankRNN(n_units, n_inputs, n_outputs, rank, generator=torch.Generator().manual_seed(0),
+                        alpha=alpha, readout="linear", output_activation=output_activation)
+    with torch.no_grad():
+        module.m.copy_(weights.m)
+        module.n.copy_(weights.n)
+        module.input_weights.copy_(weights.input_weights)
+        module.initial_state.zero_()
+        module.readout_weights.copy_(weights.readout_weights)
+        module.readout_bias.copy_(weights.readout_bias)
+    _mark_fitted(est, module, n_units, n_inputs, n_outputs)
+    return est
+
+
+def _mark_fitted(est, module, n_units, n_inputs, n_outputs) -> None:
+    """Set the attributes ``fit`` would set, for an estimator built from parameters rather than data."""
+    est.module_ = module
+    est.n_units_ = n_units
+    est.n_outputs_ = n_outputs
+    est.n_features_in_ = n_inputs
+    est._y_ndim = 3
+    est.loss_curve_ = []
+    est.best_loss_ = float("nan")
+    est.n_iter_ = 0
+    est._store_fitted()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Estimator
+# ------------------------------------------------------------------------------------------------------------
+
+
+class GaussianMixtureRNN(BaseRNNEstimator):
+    r"""Low-rank RNN whose per-unit connectivity loadings follow a mixture of P Gaussians.
+
+    Unit i carries the loading vector :math:`v_i = (m_i^{1..R}, n_i^{1..R}, I_i^{1..K}, w_i^{1..O})` drawn
+    from population p(i), :math:`v_i \sim \mathcal{N}(\mu_p, \Sigma_p)`; the network is the low-rank RNN
+
+    .. math::
+
+        x_{t+1} = x_t + \alpha(-x_t + m n^T \phi(x_t) / N + I u_t) + \sigma \xi_t, \qquad
+        \hat y_t = g(x_{t+1}) w / N + b
+
+    started from x_0 = 0. Only the means, the covariances and the readout bias b are trained (O(1) parameters
+    in N), by backpropagation through networks of ``n_units`` units sampled afresh at every step
+    (reparametrisation :math:`v_i = \mu_p + L_p z_i`, :math:`z_i \sim \mathcal{N}(0, I)`).
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of populations P.
+    rank : int, default=1
+        Rank R of the connectivity.
+    n_units : int, default=512
+        Size N of the networks sampled during training and for :meth:`predict`.
+    covariance_type : {"full", "diag"}, default="full"
+        "full": :math:`\Sigma_p = L_p L_p^T` with a lower-triangular L_p whose diagonal is kept positive by a
+        softplus; "diag": independent loadings within each population.
+    weights : array-like of shape (n_components,) or None, default=None
+        Mixture proportions pi_p, fixed during training (which unit belongs to which population is discrete
+        and carries no gradient). None: uniform. Population p gets round(pi_p N) units, corrected so that
+        every unit belongs to exactly one population.
+    alpha : float in (0, 1], default=0.2
+        Time step over time constant, dt / tau.
+    noise_std : float >= 0, default=0.0
+        Recurrent noise during training (not scaled by sqrt(alpha)); never used at predict time.
+    output_activation : {"identity", "tanh"}, default="tanh"
+        g in the readout: "tanh" reads out rates phi(x), as in Dubreuil et al. [1]_.
+    init_scale : float > 0, default=1.0
+        Initial standard deviation of every loading; initial means are N(0, 0.1^2) (breaking the symmetry
+        between populations).
+    max_iter, batch_size, learning_rate_init, tol, n_iter_no_change, early_stopping, validation_fraction, \
+clip_grad_norm, device, verbose, warm_start
+        As in :class:`LowRankRNNRegressor` (the same training loop).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the draws during training and the network used by :meth:`predict`; an int
+        gives bit-identical CPU fits.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        Mixture proportions pi.
+    means_ : ndarray of shape (n_components, n_loadings)
+        Means mu_p of the loadings, in the order of ``loading_names_``.
+    covariances_ : ndarray of shape (n_components, n_loadings, n_loadings)
+        Covariances Sigma_p = L_p L_p^T.
+    loading_names_ : ndarray of shape (n_loadings,)
+        "m1".."mR", "n1".."nR", "I1".."IK", "w1".."wO"; n_loadings = 2R + K + O.
+    readout_bias_ : ndarray of shape (n_outputs_,)
+    n_units_ : int
+    n_outputs_ : int
+    n_features_in_ : int
+        Number of inputs K.
+    loss_curve_ : list of float
+    best_loss_ : float
+    n_iter_ : int
+    module_ : torch.nn.Module
+        The fitted :class:`~sklearn_lowrank._core.mixture.MixtureLowRankRNN`.
+
+    See Also
+    --------
+    LowRankRNNRegressor : one low-rank network with free per-unit loadings.
+    sklearn_lowrank.meanfield : the analytic latent dynamics of the mixture.
+
+    Notes
+    -----
+    ``predict`` and ``score`` simulate one network of ``n_units`` units drawn with a seed fixed at fit (so
+    they are deterministic); :meth:`sample_network` draws others, of any size. As N grows the latent dynamics of
+    sampled networks approach the mean-field equations of :mod:`sklearn_lowrank.meanfield`.
+
+    References
+    ----------
+    .. [1] Dubreuil, Valente, Beiran, Mastrogiuseppe & Ostojic, "The role of population structure in
+       computations through neural dynamics", Nature Neuroscience 2022.
+    .. [2] Beiran, Dubreuil, Valente, Mastrogiuseppe & Ostojic, "Shaping dynamics with multiple populations in
+       low-rank recurrent networks", Neural Computation 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank import GaussianMixtureRNN
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(32, 10, 1)).astype(np.float32)
+    >>> y = 0.5 * np.tanh(np.cumsum(X, axis=1) / 3)
+    >>> est = GaussianMixtureRNN(n_components=2, n_units=64, max_iter=5, random_state=0).fit(X, y)
+    >>> est.means_.shape, est.covariances_.shape, list(est.loading_names_)
+    ((2, 4), (2, 4, 4), ['m1', 'n1', 'I1', 'w1'])
+    >>> est.predict(X).shape
+    (32, 10, 1)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseRNNEstimator._parameter_constraints,
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "rank": [Interval(Integral, 1, None, closed="left")],
+        "n_units": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions({"full", "diag"})],
+        "weights": ["array-like", None],
+        "init_scale": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        rank=1,
+        n_units=512,
+        covariance_type="full",
+        weights=None,
+        alpha=0.2,
+        noise_std=0.0,
+        output_activation="tanh",
+        init_scale=1.0,
+        max_iter=200,
+        batch_size=32,
+        learning_rate_init=1e-2,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        clip_grad_norm=1.0,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.rank = rank
+        self.n_units = n_units
+        self.covariance_type = covariance_type
+        self.weights = weights
+        self.alpha = alpha
+        self.noise_std = noise_std
+        self.output_activation = output_activation
+        self.init_scale = init_scale
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.clip_grad_norm = clip_grad_norm
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # -- hooks -----------------------------------------------------------------------------------------------
+    def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
+        _check_weights(self.weights, self.n_components)
+        if self.n_components > self.n_units:
+            raise ValueError(f"n_components={self.n_components} exceeds n_units={self.n_units}; every "
+                             "population needs units: raise n_units or lower n_components.")
+        if self.warm_start and hasattr(self, "module_"):
+            module = self.module_
+            if (self.n_units != self.n_units_ or n_inputs != module.n_inputs or self.rank != module.rank
+                    or self.n_components != module.n_components):
+                raise ValueError("warm_start=True but the data, n_units, rank or n_components changed; set "
+                                 "warm_start=False.")
+        return self.n_units
+
+    def _build_module(self, X, y, mask, n_units, generator):
+        sample_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        return MixtureLowRankRNN(
+            n_units, X.shape[-1], y.shape[-1], self.rank, self.n_components,
+            weights=torch.from_numpy(_check_weights(self.weights, self.n_components)),
+            covariance_type=self.covariance_type, init_scale=self.init_scale, generator=generator,
+            sample_seed=sample_seed, alpha=self.alpha, output_activation=self.output_activation,
+        )
+
+    def _store_fitted(self) -> None:
+        module = self.module_
+        with torch.no_grad():
+            L = module.cholesky_factors().detach().double().cpu()
+            self.weights_ = module.mixture_weights.detach().cpu().numpy().astype(np.float64)
+            self.means_ = module.means.detach().double().cpu().numpy()
+            self.covariances_ = (L @ L.transpose(-1, -2)).numpy()
+            self.readout_bias_ = module.readout_bias.detach().cpu().numpy().copy()
+        self.loading_names_ = np.asarray(loading_names(module.rank, module.n_inputs, module.n_outputs),
+                                         dtype=object)
+
+    # -- public API ------------------------------------------------------------------------------------------
+    def sample_network(self, n_units=None, random_state=None, *, return_labels=False):
+        """Draw one network from the fitted mixture, as a fitted :class:`LowRankRNNRegressor`.
+
+        Parameters
+        ----------
+        n_units : int or None, default=None
+            Size of the network; ``n_units_`` by default.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draw; None gives a fresh network each call.
+        return_labels : bool, default=False
+            Also return the population of each unit.
+
+        Returns
+        -------
+        network : LowRankRNNRegressor
+            Fitted, with ``readout="linear"``: ``predict``, ``transform`` and the inspection tools apply. Its
+            ``m_``, ``n_`` are in canonical form (the same J as the sampled loadings); the unit order is kept.
+        labels : ndarray of shape (n_units,)
+            Only if ``return_labels``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_lowrank import GaussianMixtureRNN
+        >>> X = np.random.default_rng(0).normal(size=(8, 5, 2)).astype(np.float32)
+        >>> y = np.tanh(X[..., :1])
+        >>> mix = GaussianMixtureRNN(2, n_units=32, max_iter=2, random_state=0).fit(X, y)
+        >>> net, labels = mix.sample_network(n_units=100, random_state=1, return_labels=True)
+        >>> net.m_.shape, net.predict(X).shape, np.bincount(labels).tolist()
+        ((100, 1), (8, 5, 1), [50, 50])
+        """
+        check_is_fitted(self, "module_")
+        n = self.n_units_ if n_units is None else n_units
+        if not isinstance(n, Integral) or n < self.module_.n_components:
+            raise ValueError(f"n_units must be an integer >= n_components={self.module_.n_components}; "
+                             f"got {n!r}.")
+        generator = torch.Generator(device=self.module_.means.device).manual_seed(_seed_from(random_state))
+        with torch.no_grad():
+            loadings, labels = self.module_.sample_loadings(generator, n_units=int(n))
+            weights = self.module_.split_loadings(loadings.cpu())
+            weights.readout_bias = weights.readout_bias.cpu()
+        net = _fitted_lowrank(weights, rank=self.module_.rank, alpha=self.module_.alpha,
+                              output_activation=self.module_.output_activation, noise_std=self.noise_std)
+        return (net, labels.cpu().numpy()) if return_labels else net
+
+    @classmethod
+    def from_network(cls, estimator, n_components=1, *, covariance_type="full", reg_covar=1e-6, n_init=1,
+                     random_state=None, **params):
+        """Fit a mixture of Gaussians to the per-unit loadings of a fitted low-rank network.
+
+        scikit-learn's :class:`~sklearn.mixture.GaussianMixture` is fitted to the rows (m_i, n_i, I_i, w_i) of
+        the network's loadings (canonical m, n), keeping the means (the original code dropped them) and
+        factorising the covariances safely (``reg_covar`` on the diagonal, eigenvalues clipped should rounding
+        make one negative: never NaN).
+
+        Parameters
+        ----------
+        estimator : LowRankRNNRegressor
+            Fitted, with an integer rank and ``readout="linear"``.
+        n_components : int, default=1
+            Number of populations P.
+        covariance_type : {"full", "diag"}, default="full"
+        reg_covar : float >= 0, default=1e-6
+            Added to the diagonal of each covariance.
+        n_init : int, default=1
+            Restarts of the EM algorithm.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the EM initialisation and the network used by ``predict``.
+        **params
+            Other parameters of the returned GaussianMixtureRNN (e.g. ``n_units``); ``rank``, ``alpha``,
+            ``output_activation`` and ``noise_std`` default to the estimator's.
+
+        Returns
+        -------
+        mixture : GaussianMixtureRNN
+            Fitted (``predict``, ``sample_network`` work); its ``weights`` parameter holds the fitted
+            proportions so that refitting it keeps them.
+        labels : ndarray of shape (estimator.n_units_,)
+            Population of each unit of ``estimator``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor
+        >>> X = np.random.default_rng(0).normal(size=(16, 5, 2)).astype(np.float32)
+        >>> y = np.tanh(X[..., :1])
+        >>> net = LowRankRNNRegressor(1, n_units=50, readout="linear", max_iter=2, random_state=0).fit(X, y)
+        >>> mix, labels = GaussianMixtureRNN.from_network(net, n_components=2, random_state=0)
+        >>> mix.means_.shape, labels.shape
+        ((2, 5), (50,))
+        """
+        if covariance_type not in ("full", "diag"):
+            raise ValueError(f"covariance_type must be 'full' or 'diag'; got {covariance_type!r}.")
+        if not isinstance(reg_covar, Real) or reg_covar < 0:
+            raise ValueError(f"reg_covar must be a float >= 0; got {reg_covar!r}.")
+        V = _network_loadings(estimator)
+        if not isinstance(n_components, Integral) or not 1 <= n_components <= V.shape[0]:
+            raise ValueError(f"n_components must be an integer in [1, {V.shape[0]}] (the number of units); "
+                             f"got {n_components!r}.")
+        gmm = GaussianMixture(n_components, covariance_type=covariance_type, reg_covar=reg_covar,
+                              n_init=n_init, random_state=random_state).fit(V)
+        labels = gmm.predict(V)
+        covs = gmm.covariances_
+        if covariance_type == "diag":
+            covs = np.stack([np.diag(c) for c in covs])
+        # reg_covar is already on the diagonal of gmm.covariances_; the safe factorisation only adds a floor.
+        chol = _cholesky_safe(covs, 0.0)
+        kwargs = {"rank": estimator.rank, "n_units": estimator.n_units_, "alpha": estimator.alpha,
+                  "output_activation": estimator.output_activation, "noise_std": estimator.noise_std,
+                  "random_state": random_state}
+        kwargs.update(params)
+        mix = cls(n_components, covariance_type=covariance_type, weights=gmm.weights_.copy(), **kwargs)
+        rs = check_random_state(random_state)
+        module = MixtureLowRankRNN(
+            mix.n_units, estimator.n_features_in_, estimator.n_outputs_, estimator.rank, n_components,
+            weights=torch.from_numpy(_check_weights(gmm.weights_ / gmm.weights_.sum(), n_components)),
+            covariance_type=covariance_type, sample_seed=_seed_from(rs), alpha=mix.alpha,
+            output_activation=mix.output_activation,
+        )
+        module.set_distribution(torch.from_numpy(gmm.means_), torch.from_numpy(chol))
+        with torch.no_grad():
+            module.readout_bias.copy_(torch.from_numpy(np.asarray(estimator.readout_bias_, dtype=np.float32)))
+        _mark_fitted(mix, module, mix.n_units, estimator.n_features_in_, estimator.n_outputs_)
+        return mix, labels
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Choosing the number of populations
+# ------------------------------------------------------------------------------------------------------------
+
+
+def select_n_components_bic(estimator, n_components=(1, 2, 3, 4), *, covariance_type="full", reg_covar=1e-6,
+                            n_init=1, random_state=None):
+    """Choose the number of populations of a fitted network's loadings by the Bayesian information criterion.
+
+    Parameters
+    ----------
+    estimator : LowRankRNNRegressor
+        Fitted, with an integer rank and ``readout="linear"``.
+    n_components : iterable of int, default=(1, 2, 3, 4)
+        Candidate numbers of populations.
+    covariance_type : {"full", "diag"}, default="full"
+    reg_covar : float, default=1e-6
+    n_init : int, default=1
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    best : int
+        The candidate with the lowest BIC.
+    bic : ndarray of shape (n_candidates,)
+        BIC of each candidate, in the order given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank import LowRankRNNRegressor, select_n_components_bic
+    >>> X = np.random.default_rng(0).normal(size=(16, 5, 2)).astype(np.float32)
+    >>> net = LowRankRNNRegressor(1, n_units=60, readout="linear", max_iter=2, random_state=0)
+    >>> net = net.fit(X, np.tanh(X[..., :1]))
+    >>> best, bic = select_n_components_bic(net, n_components=[1, 2], random_state=0)
+    >>> best in (1, 2), bic.shape
+    (True, (2,))
+    """
+    V = _network_loadings(estimator)
+    candidates = [int(p) for p in n_components]
+    if not candidates or any(p < 1 or p > V.shape[0] for p in candidates):
+        raise ValueError(f"n_components must list integers in [1, {V.shape[0]}]; got {list(n_components)}.")
+    bic = np.array([
+        GaussianMixture(p, covariance_type=covariance_type, reg_covar=reg_covar, n_init=n_init,
+                        random_state=random_state).fit(V).bic(V)
+        for p in candidates
+    ])
+    return candidates[int(np.argmin(bic))], bic
+
+
+def resampling_scores(estimator, X, y, n_components=(1, 2, 3), *, n_networks=5, n_units=None,
+                      scoring="r2", covariance_type="full", reg_covar=1e-6, n_init=1, random_state=None):
+    """The resampling test: scores of networks redrawn from P-population mixtures of a network's loadings.
+
+    For each P a mixture is fitted to the loadings (:meth:`GaussianMixtureRNN.from_network`) and
+    ``n_networks`` networks are sampled from it and scored on (X, y). The smallest P whose resampled networks
+    perform like the original one is the number of populations the computation needs.
+
+    Parameters
+    ----------
+    estimator : LowRankRNNRegressor
+        Fitted, with an integer rank and ``readout="linear"``.
+    X : array-like of shape (n_trials, n_timesteps, n_inputs)
+    y : array-like of shape (n_trials, n_timesteps, n_outputs)
+        Task targets; NaN entries are ignored.
+    n_components : iterable of int, default=(1, 2, 3)
+    n_networks : int, default=5
+        Networks sampled per P.
+    n_units : int or None, default=None
+        Size of the sampled networks; the estimator's by default.
+    scoring : {"r2", "accuracy"} or callable, default="r2"
+        "r2": ``network.score(X, y)``; "accuracy": fraction of trials whose mean output over the observed
+        entries has the sign of the mean target (decision tasks); a callable ``scoring(network, X, y)``.
+    covariance_type, reg_covar, n_init
+        As in :meth:`GaussianMixtureRNN.from_network`.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    result : Bunch
+        ``n_components`` (n_candidates,), ``scores`` (n_candidates, n_networks), ``mean`` and ``std``
+        (n_candidates,), and ``original`` (the score of ``estimator`` itself).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank import LowRankRNNRegressor, resampling_scores
+    >>> X = np.random.default_rng(0).normal(size=(16, 5, 2)).astype(np.float32)
+    >>> y = np.tanh(X[..., :1])
+    >>> net = LowRankRNNRegressor(1, n_units=60, readout="linear", max_iter=2, random_state=0).fit(X, y)
+    >>> res = resampling_scores(net, X, y, n_components=[1, 2], n_networks=2, random_state=0)
+    >>> res.scores.shape
+    (2, 2)
+    """
+    if not isinstance(n_networks, Integral) or n_networks < 1:
+        raise ValueError(f"n_networks must be a positive integer; got {n_networks!r}.")
+    if not (callable(scoring) or scoring in ("r2", "accuracy")):
+        raise ValueError(f"scoring must be 'r2', 'accuracy' or a callable(estimator, X, y); got {scoring!r}.")
+    rs = check_random_state(random_state)
+    candidates = [int(p) for p in n_components]
+    scores = np.empty((len(candidates), n_networks))
+    params = {} if n_units is None else {"n_units": n_units}
+    for i, p in enumerate(candidates):
+        mix, _ = GaussianMixtureRNN.from_network(estimator, p, covariance_type=covariance_type,
+                                                 reg_covar=reg_covar, n_init=n_init,
+                                                 random_state=_seed_from(rs), **params)
+        for j in range(n_networks):
+            net = mix.sample_network(random_state=_seed_from(rs))
+            scores[i, j] = _score(net, X, y, scoring)
+    return Bunch(n_components=np.array(candidates), scores=scores, mean=scores.mean(axis=1),
+                 std=scores.std(axis=1), original=_score(estimator, X, y, scoring))
+
+
+def bootstrap_stability(estimator, n_components=2, *, n_bootstraps=20, subsample=0.8, covariance_type="full",
+                        reg_covar=1e-6, random_state=None):
+    """Stability of the population assignment of a network's units under subsampling of its units.
+
+    Each round fits the mixture to a random subset of ``subsample`` of the units and labels all units; the
+    score is the adjusted Rand index between the labels of pairs of rounds (1: identical partitions, about 0:
+    chance).
+
+    Parameters
+    ----------
+    estimator : LowRankRNNRegressor
+        Fitted, with an integer rank and ``readout="linear"``.
+    n_components : int, default=2
+    n_bootstraps : int, default=20
+        Number of rounds (>= 2).
+    subsample : float in (0, 1], default=0.8
+        Fraction of the units used in each round (drawn without replacement).
+    covariance_type : {"full", "diag"}, default="full"
+    reg_covar : float, default=1e-6
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    mean_ari : float
+        Mean adjusted Rand index over consecutive pairs of rounds.
+    ari : ndarray of shape (n_bootstraps - 1,)
+        Adjusted Rand index between round b and round b + 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank import LowRankRNNRegressor, bootstrap_stability
+    >>> X = np.random.default_rng(0).normal(size=(16, 5, 2)).astype(np.float32)
+    >>> net = LowRankRNNRegressor(1, n_units=60, readout="linear", max_iter=2, random_state=0)
+    >>> net = net.fit(X, np.tanh(X[..., :1]))
+    >>> mean_ari, ari = bootstrap_stability(net, n_components=1, n_bootstraps=3, random_state=0)
+    >>> mean_ari, ari.shape
+    (1.0, (2,))
+    """
+    V = _network_loadings(estimator)
+    if not isinstance(n_bootstraps, Integral) or n_bootstraps < 2:
+        raise ValueError(f"n_bootstraps must be an integer >= 2; got {n_bootstraps!r}.")
+    if not isinstance(subsample, Real) or not 0 < subsample <= 1:
+        raise ValueError(f"subsample must be a float in (0, 1]; got {subsample!r}.")
+    n = V.shape[0]
+    size = max(int(round(subsample * n)), n_components)
+    rs = check_random_state(random_state)
+    labelings = []
+    for _ in range(n_bootstraps):
+        idx = rs.choice(n, size=size, replace=False)
+        gmm = GaussianMixture(n_components, covariance_type=covariance_type, reg_covar=reg_covar,
+                              random_state=_seed_from(rs)).fit(V[idx])
+        labelings.append(gmm.predict(V))
+    ari = np.array([adjusted_rand_score(a, b) for a, b in zip(labelings[:-1], labelings[1:])])
+    return float(ari.mean()), ari
