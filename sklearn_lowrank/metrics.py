@@ -207,3 +207,128 @@ def subspace_angles(A, B) -> np.ndarray:
     qb, _ = np.linalg.qr(np.asarray(B, dtype=np.float64))
     s = np.linalg.svd(qa.T @ qb, compute_uv=False)
     return np.arccos(np.clip(s, -1.0, 1.0))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Task performance
+# ---------------------------------------------------------------------------------------------------------------
+
+__all__ += ["decision_accuracy", "psychometric_matrix"]
+
+
+def _window_means(y_true, y_pred):
+    """Mean target and mean prediction over each trial's non-NaN response window, per output."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.ndim == 2:  # (n_trials, n_timesteps): a single output
+        y_true = y_true[..., None]
+        y_pred = y_pred[..., None] if y_pred.ndim == 2 else y_pred
+    if y_true.ndim != 3:
+        raise ValueError(f"y_true must have shape (n_trials, n_timesteps[, n_outputs]); got {y_true.shape}.")
+    if y_pred.shape != y_true.shape:
+        raise ValueError(f"y_true and y_pred have different shapes: {y_true.shape} and {y_pred.shape}.")
+    window = ~np.isnan(y_true)
+    count = window.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        target = np.where(window, y_true, 0.0).sum(axis=1) / count
+        output = np.where(window, y_pred, 0.0).sum(axis=1) / count
+    return target, output, count > 0
+
+
+def decision_accuracy(y_true, y_pred) -> float:
+    """Fraction of trials whose mean output over the response window has the sign of the target.
+
+    The response window of a trial is where ``y_true`` is not NaN (the task generators' convention). Trials (and
+    outputs) without a response window or with a zero mean target (catch trials) are left out.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_trials, n_timesteps, n_outputs)
+        Targets, NaN outside the response window.
+    y_pred : array-like of the same shape
+        Network outputs (e.g. ``est.predict(X)``).
+
+    Returns
+    -------
+    accuracy : float in [0, 1]
+        Mean over trials and outputs of ``sign(mean y_pred) == sign(mean y_true)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank.metrics import decision_accuracy
+    >>> y_true = np.full((3, 4, 1), np.nan); y_true[:, 2:, 0] = [[1, 1], [-1, -1], [1, 1]]
+    >>> y_pred = np.zeros((3, 4, 1)); y_pred[:, 2:, 0] = [[0.5, 0.9], [-0.2, 0.1], [-1, -1]]
+    >>> decision_accuracy(y_true, y_pred)
+    0.6666666666666666
+    """
+    target, output, scored = _window_means(y_true, y_pred)
+    scored &= target != 0
+    if not scored.any():
+        raise ValueError("y_true has no response window (it is NaN or zero everywhere); nothing to score.")
+    return float(np.mean(np.sign(output[scored]) == np.sign(target[scored])))
+
+
+def psychometric_matrix(y_true, y_pred, conditions, *, first="coherence_1", second="coherence_2",
+                        context="context"):
+    """Fraction of positive choices per (coherence 1, coherence 2) pair, per context.
+
+    For the context-dependent task: the choice of a trial is the sign of its mean output over the response window
+    (where ``y_true`` is not NaN), as in :func:`decision_accuracy`.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_trials, n_timesteps, 1)
+        Targets, NaN outside the response window.
+    y_pred : array-like of the same shape
+        Network outputs.
+    conditions : dict of array-like of shape (n_trials,)
+        As returned by :func:`~sklearn_lowrank.datasets.make_context_dependent_task` (or the Mante loader with
+        ``first="motion_coherence", second="color_coherence"``).
+    first, second, context : str
+        Keys of ``conditions`` holding the two coherences and the context.
+
+    Returns
+    -------
+    matrix : ndarray of shape (n_contexts, n_levels_first, n_levels_second)
+        ``matrix[k, i, j]``: fraction of positive choices in context ``contexts[k]`` among the trials with the
+        i-th level of the first coherence and the j-th level of the second; NaN where there is no trial.
+    levels_first : ndarray of shape (n_levels_first,)
+        Sorted levels of the first coherence.
+    levels_second : ndarray of shape (n_levels_second,)
+    contexts : ndarray of shape (n_contexts,)
+        Sorted context labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank.datasets import make_context_dependent_task
+    >>> from sklearn_lowrank.metrics import psychometric_matrix
+    >>> X, y, cond = make_context_dependent_task(n_trials="grid", random_state=0)
+    >>> matrix, c1, c2, ctx = psychometric_matrix(y, np.nan_to_num(y), cond)   # a perfect observer
+    >>> matrix.shape, float(matrix[0, -1, 0]), float(matrix[1, -1, 0])
+    ((2, 6, 6), 1.0, 0.0)
+    """
+    _, output, scored = _window_means(y_true, y_pred)
+    if output.shape[1] != 1:
+        raise ValueError(f"psychometric_matrix needs a single output; y has {output.shape[1]}.")
+    output, scored = output[:, 0], scored[:, 0]
+    n_trials = output.shape[0]
+    try:
+        keys = {name: np.asarray(conditions[key]).ravel() for name, key in
+                (("first", first), ("second", second), ("context", context))}
+    except KeyError as exc:
+        raise ValueError(f"conditions has no key {exc.args[0]!r}; available: {sorted(conditions)}.") from None
+    for key, values in keys.items():
+        if values.shape != (n_trials,):
+            raise ValueError(f"conditions[{key!r}] must have shape ({n_trials},), got {values.shape}.")
+    c1, c2, ctx = keys["first"], keys["second"], keys["context"]
+    levels_1, levels_2, contexts = np.unique(c1), np.unique(c2), np.unique(ctx)
+    i1, i2, ik = (np.searchsorted(levels_1, c1), np.searchsorted(levels_2, c2), np.searchsorted(contexts, ctx))
+    positive = np.zeros((len(contexts), len(levels_1), len(levels_2)))
+    counts = np.zeros_like(positive)
+    np.add.at(positive, (ik[scored], i1[scored], i2[scored]), (output[scored] > 0).astype(float))
+    np.add.at(counts, (ik[scored], i1[scored], i2[scored]), 1.0)
+    with np.errstate(invalid="ignore"):
+        matrix = np.where(counts > 0, positive / np.maximum(counts, 1), np.nan)
+    return matrix, levels_1, levels_2, contexts

@@ -1,5 +1,18 @@
 """Synthetic teachers and task generators returning trial tensors (n_trials, n_timesteps, n_features)."""
 
+from ._tasks import (
+    make_context_dependent_task,
+    make_delayed_match_to_sample_task,
+    make_perceptual_decision_task,
+    make_working_memory_task,
+)
 from ._teacher import make_low_rank_teacher, simulate_rnn
 
-__all__ = ["make_low_rank_teacher", "simulate_rnn"]
+__all__ = [
+    "make_low_rank_teacher",
+    "simulate_rnn",
+    "make_context_dependent_task",
+    "make_perceptual_decision_task",
+    "make_working_memory_task",
+    "make_delayed_match_to_sample_task",
+]
