@@ -223,8 +223,8 @@ clip_grad_norm, device, verbose, warm_start
     Notes
     -----
     ``predict`` and ``score`` simulate one network of ``n_units`` units drawn with a seed fixed at fit (so
-    they are deterministic); :meth:`sample_network` draws others, of any size. As N grows the latent dynamics of
-    sampled networks approach the mean-field equations of :mod:`sklearn_lowrank.meanfield`.
+    they are deterministic); :meth:`sample_network` draws others, of any size. As N grows the latent dynamics
+    of sampled networks approach the mean-field equations of :mod:`sklearn_lowrank.meanfield`.
 
     References
     ----------

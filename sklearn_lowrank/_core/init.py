@@ -105,7 +105,7 @@ def regression_init(
     # Samples t = 1..T-1 of every trial, flattened.
     z = ((states[:, 1:] - (1.0 - alpha) * states[:, :-1]) / alpha).reshape(-1, n_feat)
     phi = rates[:, :-1].reshape(-1, n_feat)
-    uu = u[:, 1:].reshape(-1, n_in)
+    uu = u[:, 1:].reshape(z.shape[0], n_in)
     missing = ~(usable[:, 1:] & usable[:, :-1]).reshape(-1, n_feat)
     a = torch.cat([phi, uu], dim=1)  # (S, F + n_in)
     gram = a.T @ a
@@ -178,7 +178,7 @@ def regression_init(
 def _single_step_init(states, u, usable, alpha, ridge) -> dict:
     """One step per trial: s_0 = c + alpha W_in^T u_0, so regress s_0 on [1, u_0] per unit (observed trials)."""
     s0, u0, w = states[:, 0], u[:, 0], usable[:, 0].to(states.dtype)
-    design = torch.cat([torch.ones_like(u0[:, :1]), u0], dim=1)
+    design = torch.cat([u0.new_ones((u0.shape[0], 1)), u0], dim=1)
     coef = torch.stack([_solve(design.T @ (design * w[:, i:i + 1]), design.T @ (s0[:, i] * w[:, i])[:, None],
                                ridge)[:, 0] for i in range(s0.shape[1])], dim=1)
     return {"input_weights": coef[1:] / alpha, "initial_state": coef[0]}
