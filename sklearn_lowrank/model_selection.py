@@ -11,7 +11,8 @@ def _rank_param(cv_results: dict, param: str | None) -> str:
     if param is not None:
         key = param if param.startswith("param_") else f"param_{param}"
         if key not in cv_results:
-            raise ValueError(f"cv_results has no column {key!r}; available: {sorted(k for k in cv_results if k.startswith('param_'))}.")
+            available = sorted(k for k in cv_results if k.startswith("param_"))
+            raise ValueError(f"cv_results has no column {key!r}; available: {available}.")
         return key
     keys = [k for k in cv_results if k == "param_rank" or k.endswith("__rank")]
     if len(keys) != 1:

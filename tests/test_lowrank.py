@@ -179,7 +179,7 @@ def test_nan_targets_are_ignored(small_teacher):
 def test_determinism_and_global_rng_untouched(small_teacher):
     X, y = small_teacher.X, small_teacher.y
     torch_state = torch.random.get_rng_state()
-    np_state = np.random.get_state()[1].copy()
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002 - checking the legacy global RNG
     kw = {"rank": 1, "max_iter": 15, "noise_std": 0.05, "random_state": 7, "init": "random"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -191,7 +191,7 @@ def test_determinism_and_global_rng_untouched(small_teacher):
     assert a.loss_curve_ == b.loss_curve_
     assert not np.array_equal(a.m_, c.m_)
     assert torch.equal(torch_state, torch.random.get_rng_state())
-    assert np.array_equal(np_state, np.random.get_state()[1])
+    assert np.array_equal(np_state, np.random.get_state()[1])  # noqa: NPY002
 
 
 def test_clone_and_params():

@@ -14,8 +14,8 @@ filled iteratively: the regressors (hence the Gram matrix) do not depend on the 
 replaces the missing targets by the current fit and updates A^T Z with a sparse product.  A saturated rate is not
 missing at random (dropping large targets biases the fit towards small ones), but it is *censored*: the state is
 known to lie beyond atanh(saturation) with the sign of the rate.  The fill is therefore clamped to the interval that
-this censoring allows (a projected EM, in the spirit of a Tobit model).  Missing *regressors* (NaN rates of a neuron in a trial) are
-set to zero, an approximation that the BPTT refinement corrects.
+this censoring allows (a projected EM, in the spirit of a Tobit model).  Missing *regressors* (NaN rates of a
+neuron in a trial) are set to zero, an approximation that the BPTT refinement corrects.
 
 This module imports no scikit-learn.
 """
