@@ -6,6 +6,7 @@ The estimators take trial tensors: inputs X of shape (n_trials, n_timesteps, n_i
 
 from ._lowrank import LowRankRNNRegressor, canonical_loadings
 from ._mixture import GaussianMixtureRNN, bootstrap_stability, resampling_scores, select_n_components_bic
+from . import meanfield
 from .model_selection import one_standard_error_rule
 
 __version__ = "0.1.0.dev0"
@@ -18,5 +19,6 @@ __all__ = [
     "select_n_components_bic",
     "resampling_scores",
     "bootstrap_stability",
+    "meanfield",
     "__version__",
 ]

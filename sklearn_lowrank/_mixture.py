@@ -6,6 +6,7 @@ the number of populations: BIC, the resampling test and a bootstrap stability sc
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -385,6 +386,85 @@ clip_grad_norm, device, verbose, warm_start
         return (net, labels.cpu().numpy()) if return_labels else net
 
     @classmethod
+    def from_parameters(cls, means, covariances, weights=None, *, rank=1, n_inputs=0, readout_bias=None,
+                        **params):
+        """A fitted GaussianMixtureRNN with given mixture parameters (no training).
+
+        Parameters
+        ----------
+        means : array-like of shape (n_components, n_loadings)
+            mu_p, loadings ordered m1..mR, n1..nR, I1..IK, w1..wO (n_loadings = 2R + K + O).
+        covariances : array-like of shape (n_components, n_loadings, n_loadings)
+            Sigma_p, symmetric positive semi-definite; factorised safely (a singular or slightly indefinite
+            matrix from rounding gets its eigenvalues floored, never NaN). Diagonal with
+            ``covariance_type="diag"``.
+        weights : array-like of shape (n_components,) or None, default=None
+            Mixture proportions (uniform by default).
+        rank : int, default=1
+        n_inputs : int, default=0
+            K; the number of outputs is n_loadings - 2R - K.
+        readout_bias : array-like of shape (n_outputs,), optional
+            Zero by default.
+        **params
+            Other parameters of the estimator (``n_units``, ``alpha``, ``output_activation``,
+            ``covariance_type``, ``random_state`` ...).
+
+        Returns
+        -------
+        mixture : GaussianMixtureRNN
+            Fitted: ``predict``, ``sample_network`` and :mod:`sklearn_lowrank.meanfield` apply.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_lowrank import GaussianMixtureRNN
+        >>> means = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, -1.0, 0.0]])   # (m1, n1, I1, w1)
+        >>> covs = np.stack([np.eye(4), 2 * np.eye(4)])
+        >>> mix = GaussianMixtureRNN.from_parameters(means, covs, [0.25, 0.75], rank=1, n_inputs=1,
+        ...                                          n_units=100, random_state=0)
+        >>> mix.weights_.tolist(), np.bincount(mix.sample_network(return_labels=True)[1]).tolist()
+        ([0.25, 0.75], [25, 75])
+        """
+        means = np.asarray(means, dtype=np.float64)
+        covs = np.asarray(covariances, dtype=np.float64)
+        if means.ndim != 2:
+            raise ValueError(f"means must have shape (n_components, n_loadings); got {means.shape}.")
+        P, d = means.shape
+        if covs.shape != (P, d, d):
+            raise ValueError(f"covariances must have shape (n_components, n_loadings, n_loadings) = ({P}, {d}, "
+                             f"{d}); got {covs.shape}.")
+        if not (np.all(np.isfinite(means)) and np.all(np.isfinite(covs))):
+            raise ValueError("means and covariances must be finite.")
+        if not isinstance(rank, Integral) or rank < 1:
+            raise ValueError(f"rank must be a positive integer; got {rank!r}.")
+        if not isinstance(n_inputs, Integral) or n_inputs < 0:
+            raise ValueError(f"n_inputs must be a non-negative integer; got {n_inputs!r}.")
+        n_outputs = d - 2 * rank - n_inputs
+        if n_outputs < 0:
+            raise ValueError(f"means has {d} loadings, fewer than 2 * rank + n_inputs = {2 * rank + n_inputs}.")
+        mix = cls(P, rank=rank, weights=None if weights is None else np.asarray(weights, float).copy(), **params)
+        mix._validate_params()
+        if mix.covariance_type == "diag" and np.any(covs * (1 - np.eye(d)) != 0):
+            raise ValueError("covariance_type='diag' but covariances has off-diagonal entries; pass diagonal "
+                             "matrices or covariance_type='full'.")
+        pi = _check_weights(mix.weights, P)
+        if P > mix.n_units:
+            raise ValueError(f"n_components={P} exceeds n_units={mix.n_units}; raise n_units.")
+        bias = np.zeros(n_outputs) if readout_bias is None else np.asarray(readout_bias, float).ravel()
+        if bias.shape != (n_outputs,):
+            raise ValueError(f"readout_bias must have shape ({n_outputs},); got {bias.shape}.")
+        module = MixtureLowRankRNN(
+            mix.n_units, n_inputs, n_outputs, rank, P, weights=torch.from_numpy(pi),
+            covariance_type=mix.covariance_type, sample_seed=_seed_from(mix.random_state), alpha=mix.alpha,
+            output_activation=mix.output_activation,
+        )
+        module.set_distribution(torch.from_numpy(means), torch.from_numpy(_cholesky_safe(covs, 0.0)))
+        with torch.no_grad():
+            module.readout_bias.copy_(torch.from_numpy(bias))
+        _mark_fitted(mix, module, mix.n_units, n_inputs, n_outputs)
+        return mix
+
+    @classmethod
     def from_network(cls, estimator, n_components=1, *, covariance_type="full", reg_covar=1e-6, n_init=1,
                      random_state=None, **params):
         """Fit a mixture of Gaussians to the per-unit loadings of a fitted low-rank network.
@@ -438,30 +518,25 @@ clip_grad_norm, device, verbose, warm_start
         if not isinstance(n_components, Integral) or not 1 <= n_components <= V.shape[0]:
             raise ValueError(f"n_components must be an integer in [1, {V.shape[0]}] (the number of units); "
                              f"got {n_components!r}.")
+        x0 = float(np.abs(estimator.initial_state_).max())
+        if x0 > 1e-6:
+            warnings.warn(
+                f"The network's trained initial state (max |x0| = {x0:.3g}) is not part of the mixture: networks "
+                "drawn from it start from x0 = 0. If the task relies on x0, resampled networks will not perform "
+                "like the original; fit the network with a zero initial state.", UserWarning, stacklevel=2)
         gmm = GaussianMixture(n_components, covariance_type=covariance_type, reg_covar=reg_covar,
                               n_init=n_init, random_state=random_state).fit(V)
         labels = gmm.predict(V)
         covs = gmm.covariances_
         if covariance_type == "diag":
             covs = np.stack([np.diag(c) for c in covs])
-        # reg_covar is already on the diagonal of gmm.covariances_; the safe factorisation only adds a floor.
-        chol = _cholesky_safe(covs, 0.0)
         kwargs = {"rank": estimator.rank, "n_units": estimator.n_units_, "alpha": estimator.alpha,
                   "output_activation": estimator.output_activation, "noise_std": estimator.noise_std,
-                  "random_state": random_state}
+                  "random_state": random_state, "covariance_type": covariance_type}
         kwargs.update(params)
-        mix = cls(n_components, covariance_type=covariance_type, weights=gmm.weights_.copy(), **kwargs)
-        rs = check_random_state(random_state)
-        module = MixtureLowRankRNN(
-            mix.n_units, estimator.n_features_in_, estimator.n_outputs_, estimator.rank, n_components,
-            weights=torch.from_numpy(_check_weights(gmm.weights_ / gmm.weights_.sum(), n_components)),
-            covariance_type=covariance_type, sample_seed=_seed_from(rs), alpha=mix.alpha,
-            output_activation=mix.output_activation,
-        )
-        module.set_distribution(torch.from_numpy(gmm.means_), torch.from_numpy(chol))
-        with torch.no_grad():
-            module.readout_bias.copy_(torch.from_numpy(np.asarray(estimator.readout_bias_, dtype=np.float32)))
-        _mark_fitted(mix, module, mix.n_units, estimator.n_features_in_, estimator.n_outputs_)
+        mix = cls.from_parameters(gmm.means_, covs, gmm.weights_ / gmm.weights_.sum(),
+                                  n_inputs=estimator.n_features_in_, readout_bias=estimator.readout_bias_,
+                                  **kwargs)
         return mix, labels
 
 
