@@ -1,5 +1,6 @@
 """Synthetic teachers and task generators returning trial tensors (n_trials, n_timesteps, n_features)."""
 
+from ._loaders import load_mante_2013, load_nwb_trials
 from ._tasks import (
     make_context_dependent_task,
     make_delayed_match_to_sample_task,
@@ -15,4 +16,6 @@ __all__ = [
     "make_perceptual_decision_task",
     "make_working_memory_task",
     "make_delayed_match_to_sample_task",
+    "load_mante_2013",
+    "load_nwb_trials",
 ]
