@@ -234,6 +234,20 @@ def test_linear_readout_fits_nan_masked_targets_exactly_where_observed():
     assert np.isfinite(est.score(X, y))
 
 
+@pytest.mark.parametrize("rank", [1, None])
+def test_task_loss_is_the_mse_over_the_response_window_only(rank):
+    X, y, _ = make_context_dependent_task(n_trials=16, dt=50.0, random_state=0)
+    params = {"rank": rank, "n_units": 16, "readout": "linear", "alpha": 0.5, "batch_size": 16, "random_state": 0}
+    initial = LowRankRNNRegressor(max_iter=0, **params).fit(X, y)
+    window = ~np.isnan(y)
+    expected = np.mean((initial.predict(X)[window] - y[window]) ** 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one_epoch = LowRankRNNRegressor(max_iter=1, **params).fit(X, y)
+    # one batch of all trials: the first loss is the initial network's error, measured in the window only
+    assert one_epoch.loss_curve_[0] == pytest.approx(expected, rel=1e-4)
+
+
 def test_rank_one_network_learns_the_context_dependent_task():
     """A rank-1 network of 64 units reaches >= 0.9 accuracy on held-out trials (a few seconds on one thread).
 
