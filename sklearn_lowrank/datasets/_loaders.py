@@ -175,7 +175,8 @@ def load_mante_2013(
         Smoothed condition-averaged firing rates (spikes/s); NaN in the prepended steps and for missing
         conditions.
     conditions : dict of ndarray of shape (n_conditions,)
-        ``context`` (+1 motion, -1 colour), ``motion_coherence``, ``color_coherence``, ``motion_level``,
+        One entry per condition, sorted by context, motion level and colour level: ``context`` (+1 motion, -1
+        colour), ``motion_coherence``, ``color_coherence``, ``motion_level``,
         ``color_level`` (signed ranks, or the values with ``coherence="value"``), ``choice`` (the sign of the
         relevant coherence).
     info : dict
