@@ -27,14 +27,18 @@ import torch
 __all__ = ["regression_init"]
 
 
-def _solve(gram: torch.Tensor, rhs: torch.Tensor, ridge: float) -> torch.Tensor:
-    """(gram + ridge * mean(diag) I)^{-1} rhs by Cholesky."""
+def _cholesky(gram: torch.Tensor, ridge: float) -> torch.Tensor:
+    """Cholesky factor of gram + ridge * mean(diag) I."""
     p = gram.shape[0]
-    if p == 0:
+    lam = ridge * float(torch.diagonal(gram).mean().clamp_min(1e-12)) if p else 0.0
+    return torch.linalg.cholesky(gram + lam * torch.eye(p, dtype=gram.dtype, device=gram.device))
+
+
+def _solve(gram: torch.Tensor, rhs: torch.Tensor, ridge: float, chol: torch.Tensor | None = None) -> torch.Tensor:
+    """(gram + ridge * mean(diag) I)^{-1} rhs; pass ``chol`` to reuse a factorisation."""
+    if gram.shape[0] == 0:
         return rhs.new_zeros((0, rhs.shape[1]))
-    lam = ridge * float(torch.diagonal(gram).mean().clamp_min(1e-12))
-    chol = torch.linalg.cholesky(gram + lam * torch.eye(p, dtype=gram.dtype, device=gram.device))
-    return torch.cholesky_solve(rhs, chol)
+    return torch.cholesky_solve(rhs, _cholesky(gram, ridge) if chol is None else chol)
 
 
 def regression_init(
@@ -48,7 +52,7 @@ def regression_init(
     output_activation: str,
     ridge: float = 1e-4,
     saturation: float = 0.999,
-    n_em_iter: int = 20,
+    n_em_iter: int = 10,
     em_tol: float = 1e-3,
 ) -> dict:
     """Estimate the observed block of the connectivity, the input weights and the initial state.
@@ -69,11 +73,10 @@ def regression_init(
         Ridge penalty relative to the mean diagonal of the Gram matrix.
     saturation : float, default=0.999
         With ``output_activation="tanh"``, rates beyond this magnitude are treated as missing targets.
-    n_em_iter : int, default=20
-        Maximum iterations of the missing-target fill.
+    n_em_iter : int, default=10
+        Maximum conjugate-gradient iterations of the missing-target fill (per active-set round).
     em_tol : float, default=1e-3
-        Stop the fill when no filled target moves by more than ``em_tol`` times the standard deviation of the
-        targets.
+        Relative residual at which the conjugate gradients stop.
 
     Returns
     -------
@@ -81,9 +84,11 @@ def regression_init(
     ``input_weights`` (n_inputs, n_features) and ``initial_state`` (n_features,). With a single time step there
     is no transition to regress and only the last two are returned.
     """
+    # Bulk arrays stay in the data's dtype (float32: this is memory-bound work on n_samples x n_features arrays);
+    # Gram matrices and solves are float64.
     dt = torch.float64
-    y = targets.to(dt)
-    u = inputs.to(dt)
+    y = targets
+    u = inputs.to(y.dtype)
     observed = torch.ones_like(y, dtype=torch.bool) if mask is None else mask.clone()
     observed &= torch.isfinite(y)
     # sat_sign: +1/-1 where a rate is saturated (the state is only known to lie beyond +/- atanh(saturation)).
@@ -100,41 +105,19 @@ def regression_init(
     n_trials, n_steps, n_feat = y.shape
     n_in = u.shape[-1]
     if n_steps < 2:
-        return _single_step_init(states, u, usable, alpha, ridge)
+        return _single_step_init(states.to(dt), u.to(dt), usable, alpha, ridge)
 
     # Samples t = 1..T-1 of every trial, flattened.
-    z = ((states[:, 1:] - (1.0 - alpha) * states[:, :-1]) / alpha).reshape(-1, n_feat)
-    phi = rates[:, :-1].reshape(-1, n_feat)
-    uu = u[:, 1:].reshape(z.shape[0], n_in)
+    z_raw = ((states[:, 1:] - (1.0 - alpha) * states[:, :-1]) / alpha).reshape(-1, n_feat)
+    a = torch.cat([rates[:, :-1], u[:, 1:]], dim=2).reshape(z_raw.shape[0], n_feat + n_in)  # (S, F + n_in)
     missing = ~(usable[:, 1:] & usable[:, :-1]).reshape(-1, n_feat)
-    a = torch.cat([phi, uu], dim=1)  # (S, F + n_in)
-    gram = a.T @ a
-    z_raw = z
-    z = torch.where(missing, torch.zeros_like(z), z)
-    rows, cols = torch.nonzero(missing, as_tuple=True)
-
-    # EM fill of missing targets on the unconstrained regression (the Gram matrix is fixed).
-    atz = a.T @ z
-    coef = _solve(gram, atz, ridge)
+    gram = (a.T @ a).to(dt)
+    z = z_raw.masked_fill(missing, 0.0)
+    atz = (a.T @ z).to(dt)
+    chol = _cholesky(gram, ridge)
+    rows, cols = torch.nonzero(missing.T, as_tuple=True)  # grouped by unit
     if rows.numel():
-        # Regressors of the missing entries, gathered once and grouped by unit; float32 halves the memory
-        # traffic of this loop, which only has to fill targets to the accuracy that BPTT then refines.
-        order = torch.argsort(cols)
-        rows, cols = rows[order], cols[order]
-        a_miss = a[rows].to(torch.float32)
-        lower, upper = _censoring_bounds(z_raw, sat_sign, states, alpha, rows, cols)
-        filled = torch.zeros(rows.numel(), dtype=torch.float32, device=z.device)
-        scale = float(z.std().clamp_min(1e-12))
-        for _ in range(n_em_iter):
-            new = torch.clamp((a_miss * coef.T.to(torch.float32)[cols]).sum(dim=1), lower, upper)
-            delta = new - filled
-            filled = new
-            # A^T dZ with dZ sparse: only the missing entries changed.
-            dz = a_miss.new_zeros((n_feat, a.shape[1])).index_add_(0, cols, a_miss * delta[:, None])
-            atz += dz.T.to(dt)
-            coef = _solve(gram, atz, ridge)
-            if float(delta.abs().max()) < em_tol * scale:
-                break
+        atz = _fill_missing(a, z_raw, sat_sign, atz, gram, chol, cols, rows, n_em_iter, em_tol)
 
     g_pp, g_pu, g_uu = gram[:n_feat, :n_feat], gram[:n_feat, n_feat:], gram[n_feat:, n_feat:]
     atz_p, atz_u = atz[:n_feat], atz[n_feat:]
@@ -169,8 +152,8 @@ def regression_init(
     if n_in:
         out["input_weights"] = _solve(g_uu, atz_u - g_pu.T @ j_t, ridge)
     else:
-        out["input_weights"] = y.new_zeros((0, n_feat))
-    first = torch.where(observed[:, 0], states[:, 0], torch.nan)
+        out["input_weights"] = gram.new_zeros((0, n_feat))
+    first = torch.where(observed[:, 0], states[:, 0].to(dt), torch.nan)
     out["initial_state"] = torch.nan_to_num(first.nanmean(dim=0), nan=0.0)
     return out
 
@@ -184,7 +167,7 @@ def _single_step_init(states, u, usable, alpha, ridge) -> dict:
     return {"input_weights": coef[1:] / alpha, "initial_state": coef[0]}
 
 
-def _censoring_bounds(z, sat_sign, states, alpha, rows, cols):
+def _censoring_bounds(z, sat_sign, rows, cols):
     """Bounds on the missing targets z = (s_t - (1 - alpha) s_{t-1}) / alpha implied by saturated rates.
 
     A state saturated at +c (c = atanh(saturation), which ``states`` holds after clipping) is >= c, at -c it is
@@ -202,5 +185,76 @@ def _censoring_bounds(z, sat_sign, states, alpha, rows, cols):
     lower = torch.where(only_p & (sig_p < 0), zb, lower)
     upper = torch.where(only_t & (sig_t < 0), zb, inf)
     upper = torch.where(only_p & (sig_p > 0), zb, upper)
-    del states, alpha
-    return lower.to(torch.float32), upper.to(torch.float32)
+    return lower, upper
+
+
+def _fill_missing(a, z_raw, sat_sign, atz, gram, chol, rows, cols, max_iter, tol):
+    """A^T Z with the missing targets filled by the regression on the others, within their censoring bounds.
+
+    For each unit k with missing targets the fixed point of "fill the missing targets with the fit" is the least
+    squares fit on the observed targets alone: ``(G - A_Mk^T A_Mk) c_k = A^T z_k``. It is solved for all such units
+    at once by conjugate gradients preconditioned with the Cholesky factor of G (the plain fill-and-refit
+    iteration is Richardson's iteration on the same system and needs many more passes). Missing targets whose fit
+    leaves their censoring interval are then fixed at the bound (an active set, a few rounds).
+    """
+    dt = gram.dtype
+    lower, upper = _censoring_bounds(z_raw, sat_sign, rows, cols)
+    units, counts = torch.unique_consecutive(cols, return_counts=True)
+    bounds = [0, *torch.cumsum(counts, 0).tolist()]
+    segments = [(k, a[rows[b0:b1]], b0, b1) for k, (b0, b1) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    g_reg = chol @ chol.T  # G + ridge I, the matrix the Cholesky factor stands for
+    free = torch.ones(rows.numel(), dtype=torch.bool, device=a.device)
+    fixed_values = torch.zeros(rows.numel(), dtype=a.dtype, device=a.device)
+
+    def a_t_entries(values):  # (P, K): for each unit, A_Mk^T values_k
+        return torch.stack([a_k.T @ values[b0:b1] for _, a_k, b0, b1 in segments], dim=1).to(dt)
+
+    def a_entries(coef):  # fitted values at the missing entries
+        coef_f = coef.to(a.dtype)
+        return torch.cat([a_k @ coef_f[:, k] for k, a_k, _, b1 in segments]) if segments else coef_f.new_zeros(0)
+
+    free_f = free.to(a.dtype)
+
+    def matvec(v):
+        return g_reg @ v - a_t_entries(a_entries(v) * free_f)
+
+    coef = torch.cholesky_solve(atz[:, units], chol)
+    for _ in range(3):
+        b = atz[:, units] + a_t_entries(fixed_values * (~free).to(a.dtype))
+        coef = _pcg(matvec, b, coef, chol, max_iter, tol)
+        fit = a_entries(coef)
+        violated = free & ((fit < lower) | (fit > upper))
+        if not bool(violated.any()):
+            break
+        fixed_values = torch.where(violated, torch.clamp(fit, lower, upper), fixed_values)
+        free = free & ~violated
+        free_f = free.to(a.dtype)
+    filled = torch.where(free, fit, fixed_values)
+    atz = atz.clone()
+    atz[:, units] += a_t_entries(filled)
+    return atz
+
+
+def _pcg(matvec, b, x, chol, max_iter, tol):
+    """Column-wise preconditioned conjugate gradients for H x = b (H symmetric positive definite)."""
+    r = b - matvec(x)
+    zv = torch.cholesky_solve(r, chol)
+    p = zv.clone()
+    rz = (r * zv).sum(0)
+    b_norm = b.norm(dim=0).clamp_min(1e-30)
+    for _ in range(max_iter):
+        active = r.norm(dim=0) > tol * b_norm
+        if not bool(active.any()):
+            break
+        hp = matvec(p)
+        curvature = (p * hp).sum(0)
+        # Converged columns take no step (their rz may be 0: avoid 0 / 0).
+        step = torch.where(active, rz / torch.where(active, curvature, 1.0), 0.0)
+        x = x + step * p
+        r = r - step * hp
+        zv = torch.cholesky_solve(r, chol)
+        rz_new = (r * zv).sum(0)
+        beta = torch.where(active, rz_new / torch.where(active, rz, 1.0), 0.0)
+        p = zv + beta * p
+        rz = rz_new
+    return x
