@@ -21,6 +21,7 @@ from ._base import BaseRNNEstimator, _seed_from
 from ._core.mixture import MixtureLowRankRNN, loading_names
 from ._core.network import LowRankRNN
 from ._lowrank import LowRankRNNRegressor
+from .metrics import decision_accuracy
 
 __all__ = [
     "GaussianMixtureRNN",
@@ -88,24 +89,11 @@ def _network_loadings(estimator) -> np.ndarray:
     ).astype(np.float64)
 
 
-def _decision_accuracy(y_true, y_pred) -> float:
-    """Fraction of trials whose mean output over the observed (non-NaN) entries has the target's sign."""
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
-    mask = ~np.isnan(y_true)
-    axes = tuple(range(1, y_true.ndim))
-    count = mask.sum(axis=axes)
-    target = np.where(mask, y_true, 0.0).sum(axis=axes)
-    pred = np.where(mask, y_pred, 0.0).sum(axis=axes)
-    keep = count > 0
-    return float(np.mean(np.sign(pred[keep]) == np.sign(target[keep])))
-
-
 def _score(net, X, y, scoring) -> float:
     if callable(scoring):
         return float(scoring(net, X, y))
     if scoring == "accuracy":
-        return _decision_accuracy(y, net.predict(X))
+        return decision_accuracy(y, net.predict(X))
     if scoring == "r2":
         return float(net.score(X, y))
     raise ValueError(f"scoring must be 'r2', 'accuracy' or a callable(estimator, X, y); got {scoring!r}.")
@@ -611,8 +599,9 @@ def resampling_scores(estimator, X, y, n_components=(1, 2, 3), *, n_networks=5, 
     n_units : int or None, default=None
         Size of the sampled networks; the estimator's by default.
     scoring : {"r2", "accuracy"} or callable, default="r2"
-        "r2": ``network.score(X, y)``; "accuracy": fraction of trials whose mean output over the observed
-        entries has the sign of the mean target (decision tasks); a callable ``scoring(network, X, y)``.
+        "r2": ``network.score(X, y)``; "accuracy": :func:`~sklearn_lowrank.metrics.decision_accuracy` (the
+        sign of the mean output over the response window, for decision tasks); a callable
+        ``scoring(network, X, y)``.
     covariance_type, reg_covar, n_init
         As in :meth:`GaussianMixtureRNN.from_network`.
     random_state : int, RandomState instance or None, default=None

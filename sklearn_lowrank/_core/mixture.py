@@ -43,6 +43,13 @@ def population_sizes(weights: torch.Tensor, n_units: int) -> torch.Tensor:
     Returns
     -------
     sizes : LongTensor of shape (n_components,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.mixture import population_sizes
+    >>> population_sizes(torch.tensor([1 / 3, 1 / 3, 1 / 3]), 100).tolist()   # floor would leave one unit out
+    [34, 33, 33]
     """
     w = weights.detach().double().cpu()
     exact = w * n_units
@@ -57,19 +64,43 @@ def population_sizes(weights: torch.Tensor, n_units: int) -> torch.Tensor:
 
 
 def population_labels(weights: torch.Tensor, n_units: int) -> torch.Tensor:
-    """Population of each unit (contiguous blocks of :func:`population_sizes`), shape (n_units,)."""
+    """Population of each unit (contiguous blocks of :func:`population_sizes`), shape (n_units,).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.mixture import population_labels
+    >>> population_labels(torch.tensor([0.25, 0.75]), 6).tolist()
+    [0, 0, 1, 1, 1, 1]
+    """
     sizes = population_sizes(weights, n_units)
     return torch.repeat_interleave(torch.arange(sizes.numel()), sizes)
 
 
 def loading_names(rank: int, n_inputs: int, n_outputs: int) -> list[str]:
-    """Names of the d loadings in order: ``m1..mR, n1..nR, I1..IK, w1..wO``."""
+    """Names of the d loadings in order: ``m1..mR, n1..nR, I1..IK, w1..wO``.
+
+    Examples
+    --------
+    >>> from sklearn_lowrank._core.mixture import loading_names
+    >>> loading_names(rank=1, n_inputs=2, n_outputs=1)
+    ['m1', 'n1', 'I1', 'I2', 'w1']
+    """
     return ([f"m{r + 1}" for r in range(rank)] + [f"n{r + 1}" for r in range(rank)]
             + [f"I{k + 1}" for k in range(n_inputs)] + [f"w{o + 1}" for o in range(n_outputs)])
 
 
 def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
-    """x with softplus(x) = y for y > 0 (numerically safe for small and large y)."""
+    """x with softplus(x) = y for y > 0 (numerically safe for small and large y).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.mixture import inverse_softplus
+    >>> y = torch.tensor([1e-6, 1.0, 50.0], dtype=torch.float64)
+    >>> bool(torch.allclose(torch.nn.functional.softplus(inverse_softplus(y)), y))
+    True
+    """
     y = y.double()
     return torch.where(y > 20.0, y, torch.log(torch.expm1(y.clamp_min(1e-12))))
 
@@ -104,6 +135,16 @@ class MixtureLowRankRNN(RNNBase):
     -----
     The initial state is zero (a mixture has no per-unit initial state) and the readout bias is a single
     trainable vector of shape (n_outputs,).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.mixture import MixtureLowRankRNN
+    >>> net = MixtureLowRankRNN(100, 2, 1, 1, 2, alpha=0.2, generator=torch.Generator().manual_seed(0))
+    >>> net(torch.zeros(3, 10, 2), generator=torch.Generator().manual_seed(1)).shape   # a fresh network
+    torch.Size([3, 10, 1])
+    >>> torch.equal(net.weights().m, net.weights().m)                                  # the sample_seed one
+    True
     """
 
     def __init__(
