@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import sklearn_lowrank._core as core
-from sklearn_lowrank._core import FullRankRNN, LowRankRNN, TrainingConfig, masked_mse, simulate, train
+from sklearn_lowrank._core import FullRankRNN, LowRankRNN, TrainingConfig, masked_mse, train
 from sklearn_lowrank._core.init import regression_init
 from sklearn_lowrank.datasets import make_low_rank_teacher, simulate_rnn
 from sklearn_lowrank.metrics import effective_connectivity
@@ -71,19 +71,55 @@ def test_linear_readout_shape_and_formula():
     torch.testing.assert_close(out, states @ net.readout_weights / 16 + net.readout_bias)
 
 
-def test_gradcheck_float64():
+@pytest.mark.parametrize("low_rank", [True, False])
+def test_gradcheck_float64(low_rank):
+    """The hand-written backward through time against finite differences, for every input of the recurrence."""
+    from sklearn_lowrank._core.recurrence import recurrence
+
     gen = torch.Generator().manual_seed(0)
-    net = LowRankRNN(6, 1, 6, 2, alpha=0.2, generator=gen, dtype=torch.float64)
-    u = torch.randn(2, 4, 1, generator=gen, dtype=torch.float64)
-    w = net.weights()
+    n_units, rank = 6, 2
 
-    def f(m, n, w_in):
-        from sklearn_lowrank._core.network import NetworkWeights
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
 
-        return simulate(NetworkWeights(m=m, n=n, J=None, input_weights=w_in, initial_state=w.initial_state), u, 0.2)
+    x0, drive = rand(3, n_units), rand(4, 3, n_units)  # drive is time-major
+    if low_rank:
+        left, right = rand(n_units, rank), rand(rank, n_units)
+    else:
+        left, right = rand(n_units, n_units), None
 
-    inputs = tuple(t.detach().clone().requires_grad_(True) for t in (w.m, w.n, w.input_weights))
+    def f(x0, drive, left, right=None):
+        return recurrence(x0, drive, left, right, 0.7)
+
+    inputs = (x0, drive, left) if right is None else (x0, drive, left, right)
     assert torch.autograd.gradcheck(f, inputs)
+
+
+def test_hand_written_backward_matches_autograd():
+    """Same gradients as autograd through a plain per-step loop, with noise and per-trial initial states."""
+    gen = torch.Generator().manual_seed(1)
+    net = LowRankRNN(12, 2, 12, 2, alpha=0.2, generator=gen, dtype=torch.float64, output_activation="tanh")
+    u = torch.randn(4, 9, 2, generator=gen, dtype=torch.float64)
+    target = torch.randn(4, 9, 12, generator=gen, dtype=torch.float64)
+    loss = (net(u, noise_std=0.1, generator=torch.Generator().manual_seed(5)) - target).square().mean()
+    grads = torch.autograd.grad(loss, list(net.parameters()))
+
+    def plain(params):
+        m, n, w_in, x0 = params
+        # The network draws its noise time-major, (n_timesteps, n_trials, n_units), in one call.
+        noise = 0.1 * torch.randn(9, 4, 12, generator=torch.Generator().manual_seed(5),
+                                  dtype=torch.float64).transpose(0, 1)
+        x, out = x0.expand(4, 12), []
+        for t in range(9):
+            x = x + 0.2 * (-x + torch.tanh(x) @ n @ m.T / 12 + u[:, t] @ w_in) + noise[:, t]
+            out.append(torch.tanh(x))
+        return (torch.stack(out, 1) - target).square().mean()
+
+    params = [net.m, net.n, net.input_weights, net.initial_state]
+    expected = torch.autograd.grad(plain(params), params)
+    by_name = dict(zip([name for name, _ in net.named_parameters()], grads))
+    for name, exp in zip(["m", "n", "input_weights", "initial_state"], expected):
+        torch.testing.assert_close(by_name[name], exp)
 
 
 def test_noise_is_drawn_from_generator_only():

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .recurrence import recurrence
+
 __all__ = ["RNNBase", "LowRankRNN", "FullRankRNN", "NetworkWeights", "simulate", "OUTPUT_ACTIVATIONS"]
 
 
@@ -95,28 +97,17 @@ def simulate(
     n_units = weights.n_units
     x = weights.initial_state if initial_state is None else initial_state
     x = x.expand(n_trials, n_units)
-    # All input projections in one matmul, scaled by alpha once; the noise joins the same drive tensor.
-    drive = torch.matmul(inputs, weights.input_weights) * alpha
+    # All input projections in one matmul, scaled by alpha once, computed time-major so that each step of the
+    # recurrence reads a contiguous slice; the noise joins the same drive tensor.
+    drive = torch.matmul(inputs.transpose(0, 1), weights.input_weights * alpha)
     if noise is not None:
-        drive = drive + noise
-    decay = 1.0 - alpha
+        drive = drive + noise.transpose(0, 1)
     if weights.J is None:
         # Low rank: (phi(x) n) (alpha m / N)^T, never an N x N matrix.
-        n_vec = weights.n
-        m_scaled_t = (weights.m * (alpha / n_units)).t()
-        states = []
-        for t in range(n_timesteps):
-            x = torch.addmm(drive[:, t], torch.tanh(x) @ n_vec, m_scaled_t) + decay * x
-            states.append(x)
+        left, right = weights.n, (weights.m * (alpha / n_units)).t()
     else:
-        j_scaled_t = (weights.J * alpha).t()
-        states = []
-        for t in range(n_timesteps):
-            x = torch.addmm(drive[:, t], torch.tanh(x), j_scaled_t) + decay * x
-            states.append(x)
-    if not states:
-        return inputs.new_zeros((n_trials, 0, n_units))
-    return torch.stack(states, dim=1)
+        left, right = (weights.J * alpha).t(), None
+    return recurrence(x, drive, left, right, 1.0 - alpha).transpose(0, 1)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -201,9 +192,10 @@ class RNNBase(nn.Module):
             weights = self.weights(generator)
         noise = None
         if noise_std > 0:
-            shape = (inputs.shape[0], inputs.shape[1], self.n_units)
+            # Drawn time-major in one call (the layout simulate works in) and handed over as a (trials, steps) view.
+            shape = (inputs.shape[1], inputs.shape[0], self.n_units)
             noise = torch.randn(shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
-            noise = noise * noise_std
+            noise = noise.mul_(noise_std).transpose(0, 1)
         states = simulate(weights, inputs, self.alpha, initial_state=initial_state, noise=noise)
         outputs = self.read_out(states, weights)
         return (outputs, states) if return_states else outputs

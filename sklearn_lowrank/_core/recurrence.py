@@ -1,0 +1,104 @@
+"""The recurrence x_{t+1} = d x_t + (tanh(x_t) L) R + drive_t with a hand-written backward through time.
+
+Autograd would record about six nodes per time step and keep their intermediates; the hand-written backward keeps
+only the rates tanh(x_t) (and, for low rank, the latent products tanh(x_t) L), walks the steps once in reverse with
+two small matmuls per step, and forms the weight gradients after the loop in one matmul each over all steps.
+
+Low rank: L = n (N x R), R = alpha m^T / N (R x N), so no N x N matrix is ever formed. Full rank: L = alpha J^T
+and R is None.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["recurrence"]
+
+
+def _forward_loop(x, drive, left, right, decay, keep):
+    """Run the steps; with ``keep`` also return the rates and latent products needed by the backward.
+
+    Work is time-major, (n_timesteps, n_trials, n_units), so that every step writes contiguous slices through
+    ``out=`` and allocates nothing. Returns time-major tensors.
+    """
+    n_steps, n_trials, n_units = drive.shape
+    states = drive.new_empty((n_steps, n_trials, n_units))
+    rates = drive.new_empty((n_steps if keep else 1, n_trials, n_units))
+    latents = None
+    if right is not None:
+        latents = drive.new_empty((n_steps if keep else 1, n_trials, left.shape[1]))
+    for t in range(n_steps):
+        slot = t if keep else 0
+        r = torch.tanh(x, out=rates[slot])
+        if right is None:
+            new = torch.addmm(drive[t], r, left, out=states[t])
+        else:
+            new = torch.addmm(drive[t], torch.mm(r, left, out=latents[slot]), right, out=states[t])
+        x = new.add_(x, alpha=decay)
+    return states, rates, latents
+
+
+class _Recurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x0, drive, left, right, decay):
+        states, rates, latents = _forward_loop(x0, drive, left, right, decay, keep=True)
+        ctx.decay = decay
+        ctx.has_right = right is not None
+        ctx.save_for_backward(rates, latents, left, right)
+        return states
+
+    @staticmethod
+    def backward(ctx, grad_states):
+        rates, latents, left, right = ctx.saved_tensors
+        decay = ctx.decay
+        n_steps, n_trials, n_units = rates.shape
+        grad_tm = grad_states.contiguous()
+        # tanh'(x_t) for every step at once: one vectorised pass instead of one per step.
+        deriv = torch.mul(rates, rates).neg_().add_(1.0)
+        grad_drive = torch.empty_like(rates)
+        grad_latents = torch.empty_like(latents) if ctx.has_right else None
+        left_t = left.t()
+        right_t = right.t() if ctx.has_right else None
+        carry = grad_tm.new_zeros((n_trials, n_units))  # dL/dx_{t+1} through the later steps
+        for t in range(n_steps - 1, -1, -1):
+            g = torch.add(carry, grad_tm[t], out=grad_drive[t])  # total dL/dx_{t+1}
+            if ctx.has_right:
+                gr = torch.mm(torch.mm(g, right_t, out=grad_latents[t]), left_t)
+            else:
+                gr = torch.mm(g, left_t)
+            # dL/dx_t = decay * g + tanh'(x_t) * dL/dr_t
+            carry = gr.mul_(deriv[t]).add_(g, alpha=decay)
+        flat_rates = rates.reshape(-1, n_units)
+        flat_grad_drive = grad_drive.reshape(-1, n_units)
+        if ctx.has_right:
+            k_dim = left.shape[1]
+            grad_left = flat_rates.t() @ grad_latents.reshape(-1, k_dim)
+            grad_right = latents.reshape(-1, k_dim).t() @ flat_grad_drive
+        else:
+            grad_left = flat_rates.t() @ flat_grad_drive
+            grad_right = None
+        return carry, grad_drive, grad_left, grad_right, None
+
+
+def recurrence(x0: torch.Tensor, drive: torch.Tensor, left: torch.Tensor, right: torch.Tensor | None,
+               decay: float) -> torch.Tensor:
+    """States x_1..x_T of x_{t+1} = decay x_t + (tanh(x_t) left) right + drive_t.
+
+    Parameters
+    ----------
+    x0 : Tensor of shape (n_trials, n_units)
+    drive : Tensor of shape (n_timesteps, n_trials, n_units)
+        Time-major, so that each step reads a contiguous slice.
+    left : Tensor of shape (n_units, k)
+    right : Tensor of shape (k, n_units) or None (then k must be n_units)
+    decay : float
+
+    Returns
+    -------
+    states : Tensor of shape (n_timesteps, n_trials, n_units)
+        Time-major.
+    """
+    tensors = (x0, drive, left) if right is None else (x0, drive, left, right)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return _Recurrence.apply(x0, drive, left, right, decay)
+    return _forward_loop(x0, drive, left, right, decay, keep=False)[0]
