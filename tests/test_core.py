@@ -89,7 +89,7 @@ def test_gradcheck_float64(low_rank):
         left, right = rand(n_units, n_units), None
 
     def f(x0, drive, left, right=None):
-        return recurrence(x0, drive, left, right, 0.7)
+        return recurrence(x0, drive, left, right, 0.7, return_rates=True)  # states and tanh(states)
 
     inputs = (x0, drive, left) if right is None else (x0, drive, left, right)
     assert torch.autograd.gradcheck(f, inputs)

@@ -74,7 +74,8 @@ def simulate(
     *,
     initial_state: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
-) -> torch.Tensor:
+    return_rates: bool = False,
+):
     """Run the dynamics over a batch of trials and return the states after each update.
 
     Parameters
@@ -87,11 +88,14 @@ def simulate(
         Overrides ``weights.initial_state``.
     noise : Tensor of shape (n_trials, n_timesteps, n_units), optional
         Already scaled noise added after each update (not multiplied by sqrt(alpha)).
+    return_rates : bool, default=False
+        Also return tanh(states), computed by the simulation loop anyway.
 
     Returns
     -------
     states : Tensor of shape (n_trials, n_timesteps, n_units)
         ``states[:, t]`` is x_{t+1}, the state after the update driven by ``inputs[:, t]``.
+    rates : Tensor of shape (n_trials, n_timesteps, n_units), only if ``return_rates``.
     """
     n_trials, n_timesteps, _ = inputs.shape
     n_units = weights.n_units
@@ -107,7 +111,10 @@ def simulate(
         left, right = weights.n, (weights.m * (alpha / n_units)).t()
     else:
         left, right = (weights.J * alpha).t(), None
-    return recurrence(x, drive, left, right, 1.0 - alpha).transpose(0, 1)
+    out = recurrence(x, drive, left, right, 1.0 - alpha, return_rates=return_rates)
+    if return_rates:
+        return out[0].transpose(0, 1), out[1].transpose(0, 1)
+    return out.transpose(0, 1)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -151,11 +158,19 @@ class RNNBase(nn.Module):
     def weights(self, generator: torch.Generator | None = None) -> NetworkWeights:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def read_out(self, states: torch.Tensor, weights: NetworkWeights) -> torch.Tensor:
-        """Map states (n_trials, n_timesteps, n_units) to outputs (n_trials, n_timesteps, n_outputs)."""
+    def read_out(self, states: torch.Tensor, weights: NetworkWeights, rates: torch.Tensor | None = None):
+        """Map states (n_trials, n_timesteps, n_units) to outputs (n_trials, n_timesteps, n_outputs).
+
+        ``rates`` (tanh of the states, if the simulation returned them) spares a second tanh pass.
+        """
+        g_states = rates if (rates is not None and self.output_activation == "tanh") else None
         if self.readout == "identity":
+            if g_states is not None:
+                return g_states[..., : self.n_outputs]
             return self._g(states[..., : self.n_outputs])
-        out = torch.matmul(self._g(states), weights.readout_weights) / self.n_units
+        if g_states is None:
+            g_states = self._g(states)
+        out = torch.matmul(g_states, weights.readout_weights) / self.n_units
         return out + weights.readout_bias
 
     def forward(
@@ -196,8 +211,10 @@ class RNNBase(nn.Module):
             shape = (inputs.shape[1], inputs.shape[0], self.n_units)
             noise = torch.randn(shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
             noise = noise.mul_(noise_std).transpose(0, 1)
-        states = simulate(weights, inputs, self.alpha, initial_state=initial_state, noise=noise)
-        outputs = self.read_out(states, weights)
+        want_rates = self.output_activation == "tanh"
+        out = simulate(weights, inputs, self.alpha, initial_state=initial_state, noise=noise, return_rates=want_rates)
+        states, rates = out if want_rates else (out, None)
+        outputs = self.read_out(states, weights, rates)
         return (outputs, states) if return_states else outputs
 
 

@@ -16,14 +16,15 @@ __all__ = ["recurrence"]
 
 
 def _forward_loop(x, drive, left, right, decay, keep):
-    """Run the steps; with ``keep`` also return the rates and latent products needed by the backward.
+    """Run the steps; with ``keep`` also return every rate and latent product (for the backward and the readout).
 
     Work is time-major, (n_timesteps, n_trials, n_units), so that every step writes contiguous slices through
-    ``out=`` and allocates nothing. Returns time-major tensors.
+    ``out=`` and allocates nothing. With ``keep``, ``rates[t] = tanh(x_t)`` for t = 0..T (T + 1 slices: the last
+    one serves the readout of the last step).
     """
     n_steps, n_trials, n_units = drive.shape
     states = drive.new_empty((n_steps, n_trials, n_units))
-    rates = drive.new_empty((n_steps if keep else 1, n_trials, n_units))
+    rates = drive.new_empty((n_steps + 1 if keep else 1, n_trials, n_units))
     latents = None
     if right is not None:
         latents = drive.new_empty((n_steps if keep else 1, n_trials, left.shape[1]))
@@ -35,6 +36,8 @@ def _forward_loop(x, drive, left, right, decay, keep):
         else:
             new = torch.addmm(drive[t], torch.mm(r, left, out=latents[slot]), right, out=states[t])
         x = new.add_(x, alpha=decay)
+    if keep:
+        torch.tanh(x, out=rates[n_steps])
     return states, rates, latents
 
 
@@ -44,31 +47,39 @@ class _Recurrence(torch.autograd.Function):
         states, rates, latents = _forward_loop(x0, drive, left, right, decay, keep=True)
         ctx.decay = decay
         ctx.has_right = right is not None
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(rates, latents, left, right)
-        return states
+        return states, rates[1:]
 
     @staticmethod
-    def backward(ctx, grad_states):
+    def backward(ctx, grad_states, grad_rates):
         rates, latents, left, right = ctx.saved_tensors
         decay = ctx.decay
-        n_steps, n_trials, n_units = rates.shape
-        grad_tm = grad_states.contiguous()
+        n_steps, n_trials, n_units = rates.shape[0] - 1, rates.shape[1], rates.shape[2]
         # tanh'(x_t) for every step at once: one vectorised pass instead of one per step.
         deriv = torch.mul(rates, rates).neg_().add_(1.0)
-        grad_drive = torch.empty_like(rates)
+        # The gradient reaching x_{t+1} directly (not through later steps): from the states and from the rates
+        # tanh(x_{t+1}) that the readout used.
+        if grad_states is None:
+            direct = torch.zeros_like(rates[1:])
+        else:
+            direct = grad_states.contiguous()
+        if grad_rates is not None:
+            direct = torch.addcmul(direct, grad_rates, deriv[1:])
+        grad_drive = torch.empty_like(direct)
         grad_latents = torch.empty_like(latents) if ctx.has_right else None
         left_t = left.t()
         right_t = right.t() if ctx.has_right else None
-        carry = grad_tm.new_zeros((n_trials, n_units))  # dL/dx_{t+1} through the later steps
+        carry = direct.new_zeros((n_trials, n_units))  # dL/dx_{t+1} through the later steps
         for t in range(n_steps - 1, -1, -1):
-            g = torch.add(carry, grad_tm[t], out=grad_drive[t])  # total dL/dx_{t+1}
+            g = torch.add(carry, direct[t], out=grad_drive[t])  # total dL/dx_{t+1}
             if ctx.has_right:
                 gr = torch.mm(torch.mm(g, right_t, out=grad_latents[t]), left_t)
             else:
                 gr = torch.mm(g, left_t)
             # dL/dx_t = decay * g + tanh'(x_t) * dL/dr_t
             carry = gr.mul_(deriv[t]).add_(g, alpha=decay)
-        flat_rates = rates.reshape(-1, n_units)
+        flat_rates = rates[:-1].reshape(-1, n_units)
         flat_grad_drive = grad_drive.reshape(-1, n_units)
         if ctx.has_right:
             k_dim = left.shape[1]
@@ -81,7 +92,7 @@ class _Recurrence(torch.autograd.Function):
 
 
 def recurrence(x0: torch.Tensor, drive: torch.Tensor, left: torch.Tensor, right: torch.Tensor | None,
-               decay: float) -> torch.Tensor:
+               decay: float, *, return_rates: bool = False):
     """States x_1..x_T of x_{t+1} = decay x_t + (tanh(x_t) left) right + drive_t.
 
     Parameters
@@ -92,13 +103,20 @@ def recurrence(x0: torch.Tensor, drive: torch.Tensor, left: torch.Tensor, right:
     left : Tensor of shape (n_units, k)
     right : Tensor of shape (k, n_units) or None (then k must be n_units)
     decay : float
+    return_rates : bool, default=False
+        Also return tanh(x_1)..tanh(x_T), which the loop computes anyway (a tanh readout then needs no second
+        pass over the states).
 
     Returns
     -------
     states : Tensor of shape (n_timesteps, n_trials, n_units)
         Time-major.
+    rates : Tensor of shape (n_timesteps, n_trials, n_units), only if ``return_rates``.
     """
     tensors = (x0, drive, left) if right is None else (x0, drive, left, right)
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return _Recurrence.apply(x0, drive, left, right, decay)
-    return _forward_loop(x0, drive, left, right, decay, keep=False)[0]
+        states, rates = _Recurrence.apply(x0, drive, left, right, decay)
+    else:
+        states, rates, _ = _forward_loop(x0, drive, left, right, decay, keep=return_rates)
+        rates = rates[1:] if return_rates else None
+    return (states, rates) if return_rates else states
