@@ -110,11 +110,13 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         Trials per mini-batch (capped at the number of training trials).
     learning_rate_init : float, default=0.01
         Adam's learning rate.
-    tol : float, default=1e-4
+    tol : float, default=1e-3
         Relative improvement of the monitored loss (training loss, or validation loss with early stopping) below
         which an epoch counts as no improvement.
-    n_iter_no_change : int, default=10
-        Stop after this many epochs without improvement.
+    n_iter_no_change : int, default=5
+        Stop after this many epochs without improvement. The data-driven initialisation starts close to the
+        optimum, so a short patience suffices; from a random initialisation (task training) loss plateaus are
+        common and a larger value (e.g. 20) is safer.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the trials and monitor their loss.
     validation_fraction : float in (0, 1), default=0.1
@@ -196,6 +198,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         "n_units": [Interval(Integral, 1, None, closed="left"), None],
         "readout": [StrOptions({"identity", "linear"})],
         "init": [StrOptions({"auto", "random"})],
+        "train_initial_state": ["boolean"],
     }
 
     def __init__(
@@ -208,11 +211,12 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         alpha=0.2,
         noise_std=0.0,
         init="auto",
+        train_initial_state=True,
         max_iter=200,
         batch_size=32,
         learning_rate_init=1e-2,
-        tol=1e-4,
-        n_iter_no_change=10,
+        tol=1e-3,
+        n_iter_no_change=5,
         early_stopping=False,
         validation_fraction=0.1,
         clip_grad_norm=1.0,
@@ -228,6 +232,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.alpha = alpha
         self.noise_std = noise_std
         self.init = init
+        self.train_initial_state = train_initial_state
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -271,6 +276,10 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
             module = LowRankRNN(n_units, n_inputs, n_outputs, self.rank, generator=generator, **kwargs)
         if self.init == "auto" and self.readout == "identity":
             self._regression_init(module, X, y, mask, n_units)
+        if not self.train_initial_state:
+            with torch.no_grad():
+                module.initial_state.zero_()
+            module.initial_state.requires_grad_(False)  # the training loop only updates what requires grad
         return module
 
     def _regression_init(self, module, X, y, mask, n_units):

@@ -67,7 +67,7 @@ def test_recovery_rank2_rates_tanh():
 
 def test_random_init_also_learns(small_teacher):
     X, y = small_teacher.X, small_teacher.y
-    est = LowRankRNNRegressor(rank=1, init="random", max_iter=60, random_state=0)
+    est = LowRankRNNRegressor(rank=1, init="random", max_iter=60, n_iter_no_change=20, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
@@ -383,3 +383,11 @@ def test_verbose_progress_bar(small_teacher, capsys):
                                                                                      small_teacher.y)
     captured = capsys.readouterr()
     assert "fit" in captured.out + captured.err
+
+
+def test_initial_state_can_stay_at_zero(small_teacher):
+    est = LowRankRNNRegressor(rank=1, max_iter=5, train_initial_state=False, random_state=0)
+    est.fit(small_teacher.X, small_teacher.y)
+    assert not est.initial_state_.any()
+    trained = LowRankRNNRegressor(rank=1, max_iter=5, random_state=0).fit(small_teacher.X, small_teacher.y)
+    assert trained.initial_state_.any()
