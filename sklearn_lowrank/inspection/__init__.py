@@ -1,0 +1,27 @@
+"""Opening the black box: inactivations, latent dynamics (flow fields, fixed points) and connectivity geometry.
+
+- Inactivation: :func:`silenced_weights`, :func:`predict_silenced`, :func:`population_labels`,
+  :func:`inactivation_effects`.
+- Latent dynamics under constant inputs: :func:`latent_velocity`, :func:`latent_flow`, :func:`find_fixed_points`,
+  :func:`find_slow_points`, and :func:`find_fixed_points_full` for full-rank networks or rank > 2.
+- Geometry: :func:`connectivity_vectors`, :func:`overlap_matrix`, :func:`regression_axes`.
+"""
+
+from ._dynamics import find_fixed_points, find_fixed_points_full, find_slow_points, latent_flow, latent_velocity
+from ._geometry import connectivity_vectors, overlap_matrix, regression_axes
+from ._inactivation import inactivation_effects, population_labels, predict_silenced, silenced_weights
+
+__all__ = [
+    "silenced_weights",
+    "predict_silenced",
+    "population_labels",
+    "inactivation_effects",
+    "latent_velocity",
+    "latent_flow",
+    "find_fixed_points",
+    "find_slow_points",
+    "find_fixed_points_full",
+    "connectivity_vectors",
+    "overlap_matrix",
+    "regression_axes",
+]
