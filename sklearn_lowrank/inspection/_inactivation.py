@@ -79,7 +79,8 @@ def silenced_weights(estimator, units, *, mode="silence") -> NetworkWeights:
     Returns
     -------
     weights : NetworkWeights
-        Tensors on the module's device, detached; pass them to ``estimator.module_(X, weights=weights)``.
+        Tensors on the module's device (detached copies, or the module's own parameters when no unit is
+        silenced); pass them to ``estimator.module_(X, weights=weights)``.
 
     Examples
     --------
@@ -96,9 +97,12 @@ def silenced_weights(estimator, units, *, mode="silence") -> NetworkWeights:
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}; got {mode!r}.")
     module = _network_module(estimator)
+    silent = _unit_mask(units, module.n_units)
+    if not silent.any():
+        # The module's own tensors: bit-identical to predict (torch may pick other kernels for plain tensors).
+        return module.weights()
     with torch.no_grad():
         w = module.weights()
-        silent = _unit_mask(units, module.n_units)
         keep = torch.from_numpy(~silent).to(device=w.initial_state.device, dtype=w.initial_state.dtype)
         keep_in = keep if mode == "silence" else torch.ones_like(keep)
         common = {
