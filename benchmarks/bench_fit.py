@@ -49,9 +49,23 @@ def make_workload(n_units=512, rank=1, n_train=800, n_test=200, n_steps=75, seed
     onset, width = n_steps // 5, n_steps // 3
     u[:, onset : onset + width, 0] = rng.choice(coherences, size=n_trials)[:, None]
     u += 0.05 * rng.standard_normal(u.shape) * (u != 0)
-    states = simulate_rnn(J, w_in, u, alpha=0.2, noise_std=0.05, random_state=rng)
+    if n_units <= 1024:
+        states = simulate_rnn(J, w_in, u, alpha=0.2, noise_std=0.05, random_state=rng)
+    else:  # the same dynamics through the low-rank core in float64 (an N x N numpy matmul per step is slow)
+        states = _simulate_low_rank(m, n, w_in, u, rng)
     X, y = u.astype(np.float32), np.tanh(states).astype(np.float32)
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:], {"m": m, "n": n, "J": J, "w_in": w_in}
+
+
+def _simulate_low_rank(m, n, w_in, u, rng):
+    from sklearn_lowrank._core.network import NetworkWeights, simulate
+
+    noise = 0.05 * rng.standard_normal((u.shape[0], u.shape[1], m.shape[0]))
+    weights = NetworkWeights(m=torch.from_numpy(m), n=torch.from_numpy(n), J=None,
+                             input_weights=torch.from_numpy(w_in), initial_state=torch.zeros(m.shape[0],
+                                                                                            dtype=torch.float64))
+    with torch.no_grad():
+        return simulate(weights, torch.from_numpy(u), 0.2, noise=torch.from_numpy(noise)).numpy()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ def regression_init(
     saturation: float = 0.999,
     n_em_iter: int = 10,
     em_tol: float = 1e-3,
+    max_regressors: int | None = 512,
 ) -> dict:
     """Estimate the observed block of the connectivity, the input weights and the initial state.
 
@@ -77,6 +78,9 @@ def regression_init(
         Maximum conjugate-gradient iterations of the missing-target fill (per active-set round).
     em_tol : float, default=1e-3
         Relative residual at which the conjugate gradients stop.
+    max_regressors : int or None, default=512
+        With more observed units than this, regress on this many principal components of the rates (computed
+        on a deterministic subsample of time points) instead of on every unit's rate. None: never.
 
     Returns
     -------
@@ -109,18 +113,29 @@ def regression_init(
 
     # Samples t = 1..T-1 of every trial, flattened.
     z_raw = ((states[:, 1:] - (1.0 - alpha) * states[:, :-1]) / alpha).reshape(-1, n_feat)
-    a = torch.cat([rates[:, :-1], u[:, 1:]], dim=2).reshape(z_raw.shape[0], n_feat + n_in)  # (S, F + n_in)
+    phi = rates[:, :-1].reshape(z_raw.shape[0], n_feat)
+    # Large networks: regress on the top principal components of the rates (the part of J that the activity
+    # can reveal lives there), which keeps the cost quadratic, not cubic, in the number of units.
+    basis = None
+    if max_regressors is not None and n_feat > max_regressors:
+        basis = _principal_axes(phi, max_regressors)
+        phi = phi @ basis
+    n_reg = phi.shape[1]
+    a = torch.cat([phi, u[:, 1:].reshape(z_raw.shape[0], n_in)], dim=1)  # (S, n_reg + n_in)
     missing = ~(usable[:, 1:] & usable[:, :-1]).reshape(-1, n_feat)
     gram = (a.T @ a).to(dt)
     z = z_raw.masked_fill(missing, 0.0)
     atz = (a.T @ z).to(dt)
     chol = _cholesky(gram, ridge)
-    rows, cols = torch.nonzero(missing.T, as_tuple=True)  # grouped by unit
+    rows, cols = torch.nonzero(missing, as_tuple=True)
     if rows.numel():
-        atz = _fill_missing(a, z_raw, sat_sign, atz, gram, chol, cols, rows, n_em_iter, em_tol)
+        order = torch.argsort(cols, stable=True)  # grouped by unit
+        rows, cols = rows[order], cols[order]
+        lower, upper = _censoring_bounds(z_raw, sat_sign, rows, cols)
+        atz = _fill_missing(a, lower, upper, atz, chol, rows, cols, n_em_iter, em_tol)
 
-    g_pp, g_pu, g_uu = gram[:n_feat, :n_feat], gram[:n_feat, n_feat:], gram[n_feat:, n_feat:]
-    atz_p, atz_u = atz[:n_feat], atz[n_feat:]
+    g_pp, g_pu, g_uu = gram[:n_reg, :n_reg], gram[:n_reg, n_reg:], gram[n_reg:, n_reg:]
+    atz_p, atz_u = atz[:n_reg], atz[n_reg:]
     if n_in:
         # Frisch-Waugh: partial the inputs out of the regressors and the targets.
         uu_inv_gup = _solve(g_uu, g_pu.T, ridge)
@@ -128,17 +143,21 @@ def regression_init(
         atz_res = atz_p - uu_inv_gup.T @ atz_u
     else:
         g_res, atz_res = g_pp, atz_p
-    b_j = _solve(g_res, atz_res, ridge)  # J^T, (F, F)
+    g_chol = _cholesky(g_res, ridge)
+    b_j = torch.cholesky_solve(atz_res, g_chol)  # J^T in regressor coordinates, (n_reg, F)
     out: dict = {}
     if rank is None:
-        j_t = b_j
+        j_t = b_j if basis is None else basis.to(dt) @ b_j
         out["J"] = j_t.T.contiguous()
     else:
         r = min(rank, n_feat)
-        fitted_cov = b_j.T @ g_res @ b_j
-        _, evecs = torch.linalg.eigh(fitted_cov)
-        v = evecs[:, -r:].flip(-1)  # top-r output directions, (F, r)
-        bv = b_j @ v  # (F, r)
+        # Reduced-rank regression: the top-r right singular vectors of L^T B (G_res = L L^T) are the top-r
+        # principal directions of the fitted values Phi_res B, without an F x F eigenproblem.
+        _, _, vh = torch.linalg.svd(g_chol.T @ b_j, full_matrices=False)
+        v = vh[:r].T  # top-r output directions, (F, r)
+        bv = b_j @ v  # (n_reg, r)
+        if basis is not None:
+            bv = basis.to(dt) @ bv  # back to unit coordinates, (F, r)
         b = (n_units * bv.norm(dim=0)).clamp_min(1e-12)
         m = v * b.sqrt()
         n = n_units * bv / b.sqrt()
@@ -150,7 +169,8 @@ def regression_init(
         j_t = bv @ v.T
     # Input weights given the constrained J: regress what J does not explain on the inputs.
     if n_in:
-        out["input_weights"] = _solve(g_uu, atz_u - g_pu.T @ j_t, ridge)
+        j_reg = j_t if basis is None else basis.to(dt).T @ j_t  # J^T in regressor coordinates
+        out["input_weights"] = _solve(g_uu, atz_u - g_pu.T @ j_reg, ridge)
     else:
         out["input_weights"] = gram.new_zeros((0, n_feat))
     first = torch.where(observed[:, 0], states[:, 0].to(dt), torch.nan)
@@ -170,13 +190,15 @@ def _single_step_init(states, u, usable, alpha, ridge) -> dict:
 def _censoring_bounds(z, sat_sign, rows, cols):
     """Bounds on the missing targets z = (s_t - (1 - alpha) s_{t-1}) / alpha implied by saturated rates.
 
-    A state saturated at +c (c = atanh(saturation), which ``states`` holds after clipping) is >= c, at -c it is
-    <= -c. When only s_t is saturated, z >= (c - (1 - alpha) s_{t-1}) / alpha (or <=); when only s_{t-1} is, the
-    bound flips. With both saturated or a NaN involved, the entry is unbounded.
+    A state saturated at +c (c = atanh(saturation), which the clipped states hold) is >= c, at -c it is <= -c.
+    When only s_t is saturated, z >= (c - (1 - alpha) s_{t-1}) / alpha (or <=); when only s_{t-1} is, the bound
+    flips. With both saturated or a NaN involved, the entry is unbounded. ``rows`` index the flattened samples
+    (trial, t = 1..T-1), ``sat_sign`` is (n_trials, n_timesteps, F).
     """
-    n_feat = z.shape[1]
-    sig_t = sat_sign[:, 1:].reshape(-1, n_feat)[rows, cols]
-    sig_p = sat_sign[:, :-1].reshape(-1, n_feat)[rows, cols]
+    per_trial = sat_sign.shape[1] - 1
+    trial, step = torch.div(rows, per_trial, rounding_mode="floor"), rows % per_trial + 1
+    sig_t = sat_sign[trial, step, cols]
+    sig_p = sat_sign[trial, step - 1, cols]
     zb = z[rows, cols]  # with clipped states: exactly the bound value where one of the two is saturated
     inf = torch.full_like(zb, float("inf"))
     only_t = (sig_t != 0) & (sig_p == 0)
@@ -188,7 +210,7 @@ def _censoring_bounds(z, sat_sign, rows, cols):
     return lower, upper
 
 
-def _fill_missing(a, z_raw, sat_sign, atz, gram, chol, rows, cols, max_iter, tol):
+def _fill_missing(a, lower, upper, atz, chol, rows, cols, max_iter, tol):
     """A^T Z with the missing targets filled by the regression on the others, within their censoring bounds.
 
     For each unit k with missing targets the fixed point of "fill the missing targets with the fit" is the least
@@ -197,8 +219,7 @@ def _fill_missing(a, z_raw, sat_sign, atz, gram, chol, rows, cols, max_iter, tol
     iteration is Richardson's iteration on the same system and needs many more passes). Missing targets whose fit
     leaves their censoring interval are then fixed at the bound (an active set, a few rounds).
     """
-    dt = gram.dtype
-    lower, upper = _censoring_bounds(z_raw, sat_sign, rows, cols)
+    dt = chol.dtype
     units, counts = torch.unique_consecutive(cols, return_counts=True)
     bounds = [0, *torch.cumsum(counts, 0).tolist()]
     segments = [(k, a[rows[b0:b1]], b0, b1) for k, (b0, b1) in enumerate(zip(bounds[:-1], bounds[1:]))]
@@ -258,3 +279,22 @@ def _pcg(matvec, b, x, chol, max_iter, tol):
         p = zv + beta * p
         rz = rz_new
     return x
+
+
+def _principal_axes(phi: torch.Tensor, k: int, max_samples: int = 8192, n_power_iter: int = 2) -> torch.Tensor:
+    """Top-k principal axes (uncentred) of the rows of ``phi`` (n_samples, F), shape (F, k), orthonormal.
+
+    A randomised range finder (Halko et al. 2011) with a fixed-seed local generator, on every ``stride``-th
+    sample (at most ``max_samples``): deterministic, and an initialisation needs the dominant subspace, not its
+    last digits.
+    """
+    stride = max(1, phi.shape[0] // max_samples)
+    sub = phi[::stride]
+    gen = torch.Generator(device=phi.device).manual_seed(0)
+    omega = torch.randn(phi.shape[1], min(k + 16, phi.shape[1]), generator=gen, device=phi.device, dtype=phi.dtype)
+    q, _ = torch.linalg.qr(sub @ omega)
+    for _ in range(n_power_iter):
+        q, _ = torch.linalg.qr(sub.T @ q)
+        q, _ = torch.linalg.qr(sub @ q)
+    _, _, vh = torch.linalg.svd((q.T @ sub).to(torch.float64), full_matrices=False)
+    return vh[:k].T.to(phi.dtype).contiguous()
