@@ -391,3 +391,23 @@ def test_initial_state_can_stay_at_zero(small_teacher):
     assert not est.initial_state_.any()
     trained = LowRankRNNRegressor(rank=1, max_iter=5, random_state=0).fit(small_teacher.X, small_teacher.y)
     assert trained.initial_state_.any()
+
+
+@pytest.mark.parametrize("output", ["states", "rates"])
+def test_initialisation_alone_predicts_held_out_trials(output):
+    """The data-driven initialisation (max_iter=0: no backpropagation at all) on a rank-2 teacher."""
+    data = make_low_rank_teacher(n_units=100, rank=2, n_inputs=2, n_trials=150, n_timesteps=40, output=output,
+                                 random_state=3)
+    est = LowRankRNNRegressor(rank=2, max_iter=0, output_activation="identity" if output == "states" else "tanh",
+                              random_state=0).fit(data.X[:100], data.y[:100])
+    assert est.n_iter_ == 0 and est.loss_curve_ == []
+    assert est.score(data.X[100:], data.y[100:]) >= 0.8
+
+
+def test_initialisation_with_hidden_units_and_missing_data(small_teacher):
+    """Hidden units and NaN: the regression uses the observed part, BPTT does the rest."""
+    y = small_teacher.y[..., :20].copy()
+    y[:5, :, 2] = np.nan
+    est = LowRankRNNRegressor(rank=1, n_units=30, max_iter=0, random_state=0).fit(small_teacher.X, y)
+    assert np.all(np.isfinite(est.m_)) and np.all(np.isfinite(est.predict(small_teacher.X)))
+    assert est.score(small_teacher.X, y) > 0.5
