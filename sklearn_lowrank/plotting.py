@@ -442,7 +442,8 @@ def plot_psychometric(matrix, levels_first=None, levels_second=None, contexts=No
         # rows of M follow coherence 1: drawn on the vertical axis, largest at the top
         image = ax.imshow(M[k], origin="lower", cmap=cmap, vmin=0.0, vmax=1.0, aspect="equal")
         ax.set_title(f"context {contexts[k]}")
-        ax.set_ylabel("coherence 1")
+        if k == 0:
+            ax.set_ylabel("coherence 1")
         ax.set_xlabel("coherence 2")
         if levels_first is not None:
             ax.set_yticks(range(len(levels_first)))
