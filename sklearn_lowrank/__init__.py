@@ -4,9 +4,9 @@ The estimators take trial tensors: inputs X of shape (n_trials, n_timesteps, n_i
 (n_trials, n_timesteps, n_neurons).
 """
 
+from . import inspection, meanfield, plotting
 from ._lowrank import LowRankRNNRegressor, canonical_loadings
 from ._mixture import GaussianMixtureRNN, bootstrap_stability, resampling_scores, select_n_components_bic
-from . import meanfield
 from .model_selection import one_standard_error_rule
 
 __version__ = "0.1.0.dev0"
@@ -20,5 +20,7 @@ __all__ = [
     "resampling_scores",
     "bootstrap_stability",
     "meanfield",
+    "inspection",
+    "plotting",
     "__version__",
 ]
