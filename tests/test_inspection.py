@@ -383,3 +383,20 @@ def test_regression_axes_recover_planted_directions():
         regression_axes(activity, {"choice": F[:10, 0]})
     with pytest.raises(ValueError, match="collinear"):
         regression_axes(activity, {"a": F[:, 0], "b": 2 * F[:, 0]})
+
+
+def test_dynamics_errors_name_the_argument():
+    rng = np.random.default_rng(12)
+    full = _network(J=rng.normal(size=(10, 10)) / 10, w_in=np.zeros((1, 10)))
+    with pytest.raises(ValueError, match="find_fixed_points_full"):
+        find_fixed_points(full)
+    m3 = rng.normal(size=(20, 3))
+    net3 = _network(m3, m3, np.zeros((1, 20)))
+    with pytest.raises(ValueError, match="rank 1 or 2"):
+        latent_flow(net3, np.linspace(-1, 1, 3))
+    with pytest.raises(ValueError, match="n_starts"):
+        find_fixed_points(net3, n_starts=1)
+    with pytest.raises(ValueError, match="kappa"):
+        latent_velocity(net3, np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="initial_states"):
+        find_fixed_points_full(full, np.zeros((2, 11)))
