@@ -21,7 +21,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._core.training import TrainingConfig, train
-from ._validation import check_fit_data, check_trials_X
+from ._validation import (
+    MAX_MAGNITUDE,
+    _check_values,
+    _reject_bad_dtypes,
+    check_fit_data,
+    check_score_y,
+    check_trials_X,
+)
 from .metrics import r2_score_trials
 
 __all__ = ["BaseRNNEstimator"]
@@ -95,7 +102,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_trials, n_timesteps, n_inputs)
             Inputs of each trial; ``n_inputs`` may be 0. A 2D array (n_trials, n_inputs) is read as trials of one
-            time step.
+            time step. A list of equally shaped (n_timesteps, n_inputs) arrays is stacked along trials.
         y : array-like of shape (n_trials, n_timesteps, n_outputs)
             Activity (identity readout) or task targets (linear readout). NaN marks a missing observation, left
             out of the loss. With 2D X, y is (n_trials,) or (n_trials, n_outputs).
@@ -104,6 +111,13 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        Notes
+        -----
+        X and y are converted to float32, the dtype of the networks: float16, float64, integer, boolean and
+        object arrays of numbers are accepted; strings and complex numbers are refused. NaN or inf in X, inf in y,
+        values beyond the float32 range and values above about 1.8e19 in magnitude (whose squares overflow
+        float32) are errors: rescale such data first.
         """
         X, y, mask, _, y_ndim = check_fit_data(self, X, y)
         device = _resolve_device(self.device)
@@ -171,12 +185,16 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         device = next(module.parameters()).device
         x0 = None
         if initial_state is not None:
-            x0 = np.asarray(initial_state, dtype=np.float32)
+            x0 = _reject_bad_dtypes(np.asarray(initial_state), "initial_state")
             if x0.shape not in ((self.n_units_,), (X.shape[0], self.n_units_)):
                 raise ValueError(
                     f"initial_state must have shape ({self.n_units_},) or ({X.shape[0]}, {self.n_units_}); "
                     f"got {x0.shape}."
                 )
+            with np.errstate(over="ignore"):
+                x0_32 = x0.astype(np.float32)
+            _check_values(x0_32, x0, "initial_state", allow_nan=False, max_magnitude=MAX_MAGNITUDE)
+            x0 = x0_32
         parts = []
         with torch.no_grad():
             for start in range(0, X.shape[0], batch_size):
@@ -243,8 +261,14 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         score : float
             1 - sum of squared errors / sum of squared deviations from each feature's mean.
         """
-        y_pred = self.predict(X)
-        return r2_score_trials(y, y_pred, sample_weight=sample_weight)
+        out, x_ndim = self._simulate(X)
+        y = check_score_y(y, out.shape[:2] + (self.n_features_in_,), x_ndim)
+        if y.ndim != 3:
+            y = y.reshape(out.shape[0], 1, -1)
+        if y.shape[-1] != out.shape[-1]:
+            raise ValueError(f"y has {y.shape[-1]} outputs, but {type(self).__name__} predicts {out.shape[-1]} "
+                             "(n_outputs_ at fit time); pass the same neurons/outputs as at fit.")
+        return r2_score_trials(y, out, sample_weight=sample_weight)
 
     # -- tags and persistence ------------------------------------------------------------------------------------
     def __sklearn_tags__(self):
@@ -257,7 +281,9 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: since Python 3.11 object.__getstate__ returns the live __dict__, which the edits below would
+        # change (dropping the optimiser, moving a GPU model's module to the CPU).
+        state = dict(super().__getstate__())
         state.pop("_optimizer", None)  # optimiser moments are not needed to predict; they would pin the device
         if "module_" in state:
             state["module_"] = _cpu_copy(state["module_"])

@@ -299,6 +299,9 @@ clip_grad_norm, device, verbose, warm_start
         if self.n_components > self.n_units:
             raise ValueError(f"n_components={self.n_components} exceeds n_units={self.n_units}; every "
                              "population needs units: raise n_units or lower n_components.")
+        if self.rank > self.n_units:
+            raise ValueError(f"rank={self.rank} exceeds n_units={self.n_units}; choose rank <= n_units (J = m n^T / N "
+                             "has rank at most N).")
         if self.warm_start and hasattr(self, "module_"):
             module = self.module_
             if (self.n_units != self.n_units_ or n_inputs != module.n_inputs or self.rank != module.rank

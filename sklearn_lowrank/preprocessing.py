@@ -40,6 +40,8 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import FLOAT32_MAX, _as_array, _check_values
+
 __all__ = ["TrialStandardScaler", "GaussianSmoother", "TimeBinner", "ConditionMeanRemover", "PCADenoiser"]
 
 
@@ -55,17 +57,23 @@ class _TrialTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """Return X as float64 (n_trials, n_timesteps, n_features) and the ndim the caller used (2 or 3)."""
         if not reset:
             check_is_fitted(self)
+        X = _as_array(X, "X")  # None, ragged lists, strings and complex numbers: errors naming X
         shape = getattr(X, "shape", None)
-        ndim = len(shape) if shape is not None else np.asarray(X).ndim
+        shape = tuple(shape) if shape is not None else np.asarray(X).shape
+        ndim = len(shape)
+        if ndim in (2, 3) and shape[0] == 0:
+            raise ValueError(f"X has 0 trials (shape {tuple(shape)}); pass at least one trial.")
         if ndim == 2 or hasattr(X, "iloc"):
-            X = validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan")
+            X = validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
+            _check_values(X, X, "X", allow_nan=True, max_magnitude=FLOAT32_MAX)
             return X[:, None, :], 2
         if ndim != 3:
             raise ValueError(
                 f"Expected a 2D array (n_samples, n_features) or a 3D array (n_trials, n_timesteps, n_features), "
                 f"got a {ndim}D array. Reshape your data, e.g. X[:, None] for a single feature."
             )
-        X = check_array(X, allow_nd=True, dtype=np.float64, ensure_all_finite="allow-nan", input_name="X")
+        X = check_array(X, allow_nd=True, dtype=np.float64, ensure_all_finite=False, input_name="X")
+        _check_values(X, X, "X", allow_nan=True, max_magnitude=FLOAT32_MAX)
         if X.shape[1] == 0:
             raise ValueError(f"X has 0 time steps (shape {X.shape}); pass at least one time step per trial.")
         if X.shape[2] == 0:
@@ -81,8 +89,12 @@ class _TrialTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _output(X: np.ndarray, ndim: int) -> np.ndarray:
-        X = X.astype(np.float32)
-        return X[:, 0, :] if ndim == 2 else X
+        with np.errstate(over="ignore"):
+            out = X.astype(np.float32)
+        if np.isinf(out).any() and not np.isinf(X).any():
+            raise ValueError(f"The output has values beyond the float32 range (|value| > {FLOAT32_MAX:.3g}), which "
+                             "would become inf; rescale X (outputs are float32, the dtype of the estimators).")
+        return out[:, 0, :] if ndim == 2 else out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
