@@ -158,6 +158,25 @@ def test_divergence_restores_the_last_finite_best(name, fault, epoch_done, at_ba
     np.testing.assert_array_equal(est.predict(X), reference.predict(X))
 
 
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_warm_start_after_divergence_follows_the_advice_of_the_warning(name):
+    """"Lower learning_rate_init": a warm start then trains from the restored parameters at the new rate."""
+    X, y = _data()
+    est = clone(ESTIMATORS[name]).set_params(learning_rate_init=1e20, warm_start=True)
+    with pytest.warns(ConvergenceWarning, match="the loss became NaN/inf"):
+        est.fit(X, y)
+    restored = _params(est)
+    est.set_params(learning_rate_init=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=".*reached max_iter")
+        est.fit(X, y)
+    assert est.n_iter_ == est.max_iter and all(np.isfinite(est.loss_curve_))
+    assert all(group["lr"] == 1e-3 for group in est._optimizer.param_groups)
+    _assert_all_finite(est)
+    assert any(not torch.equal(value, est.module_.state_dict()[key]) for key, value in restored.items())
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Interruption
 # ---------------------------------------------------------------------------------------------------------------

@@ -194,6 +194,10 @@ def train(
     params = [p for p in module.parameters() if p.requires_grad]
     if optimizer is None:
         optimizer = torch.optim.Adam(params, lr=config.learning_rate_init)
+    else:
+        # Warm start: the current learning rate applies (e.g. lowered after a divergence), not the saved one.
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate_init
     train_idx, val_idx = _split(inputs.shape[0], config, generator)
     n_train = train_idx.numel()
     batch_size = min(config.batch_size, n_train)
@@ -255,5 +259,8 @@ def train(
     finally:
         reporter.close()
     module.load_state_dict(best_state)
+    if result.stop_reason == "diverged":
+        # The moments of the diverging steps would throw the restored parameters off again on a warm start.
+        optimizer.state.clear()
     result.best_loss = best_loss
     return result, optimizer
