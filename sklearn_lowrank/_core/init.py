@@ -95,25 +95,30 @@ def regression_init(
     u = inputs.to(y.dtype)
     observed = torch.ones_like(y, dtype=torch.bool) if mask is None else mask.clone()
     observed &= torch.isfinite(y)
-    # sat_sign: +1/-1 where a rate is saturated (the state is only known to lie beyond +/- atanh(saturation)).
+    # sat_sign (int8): +1/-1 where a rate is saturated (the state is only known to lie beyond
+    # +/- atanh(saturation)). Full-size temporaries are few and freed early: this runs on whole recordings.
     if output_activation == "tanh":
-        rates = torch.where(observed, y.clamp(-1.0, 1.0), torch.zeros_like(y))
-        sat_sign = torch.where(observed & (rates.abs() > saturation), torch.sign(rates), torch.zeros_like(y))
+        rates = torch.where(observed, y, 0.0).clamp_(-1.0, 1.0)
+        sat_sign = torch.sign(rates).to(torch.int8).mul_((rates.abs() > saturation).to(torch.int8))
         states = torch.atanh(rates.clamp(-saturation, saturation))
         usable = observed & (sat_sign == 0)
     else:
-        states = torch.where(observed, y, torch.zeros_like(y))
+        states = torch.where(observed, y, 0.0)
         rates = torch.tanh(states)
-        sat_sign = torch.zeros_like(y)
+        sat_sign = torch.zeros(y.shape, dtype=torch.int8, device=y.device)
         usable = observed
+    del observed
     n_trials, n_steps, n_feat = y.shape
     n_in = u.shape[-1]
     if n_steps < 2:
         return _single_step_init(states.to(dt), u.to(dt), usable, alpha, ridge)
+    initial_state = torch.where(usable[:, 0], states[:, 0], torch.nan).to(dt).nanmean(dim=0)
 
     # Samples t = 1..T-1 of every trial, flattened.
     z_raw = ((states[:, 1:] - (1.0 - alpha) * states[:, :-1]) / alpha).reshape(-1, n_feat)
+    del states
     phi = rates[:, :-1].reshape(z_raw.shape[0], n_feat)
+    del rates
     # Large networks: regress on the top principal components of the rates (the part of J that the activity
     # can reveal lives there), which keeps the cost quadratic, not cubic, in the number of units.
     basis = None
@@ -122,16 +127,23 @@ def regression_init(
         phi = phi @ basis
     n_reg = phi.shape[1]
     a = torch.cat([phi, u[:, 1:].reshape(z_raw.shape[0], n_in)], dim=1)  # (S, n_reg + n_in)
+    del phi
     missing = ~(usable[:, 1:] & usable[:, :-1]).reshape(-1, n_feat)
+    del usable
     gram = (a.T @ a).to(dt)
-    z = z_raw.masked_fill(missing, 0.0)
-    atz = (a.T @ z).to(dt)
     chol = _cholesky(gram, ridge)
     rows, cols = torch.nonzero(missing, as_tuple=True)
+    lower = upper = None
     if rows.numel():
         order = torch.argsort(cols, stable=True)  # grouped by unit
         rows, cols = rows[order], cols[order]
         lower, upper = _censoring_bounds(z_raw, sat_sign, rows, cols)
+    del sat_sign
+    z = z_raw.masked_fill_(missing, 0.0)
+    del missing
+    atz = (a.T @ z).to(dt)
+    del z, z_raw
+    if lower is not None:
         atz = _fill_missing(a, lower, upper, atz, chol, rows, cols, n_em_iter, em_tol)
 
     g_pp, g_pu, g_uu = gram[:n_reg, :n_reg], gram[:n_reg, n_reg:], gram[n_reg:, n_reg:]
@@ -173,8 +185,7 @@ def regression_init(
         out["input_weights"] = _solve(g_uu, atz_u - g_pu.T @ j_reg, ridge)
     else:
         out["input_weights"] = gram.new_zeros((0, n_feat))
-    first = torch.where(observed[:, 0], states[:, 0].to(dt), torch.nan)
-    out["initial_state"] = torch.nan_to_num(first.nanmean(dim=0), nan=0.0)
+    out["initial_state"] = torch.nan_to_num(initial_state, nan=0.0)
     return out
 
 
