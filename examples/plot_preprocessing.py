@@ -97,9 +97,10 @@ for c in np.flatnonzero(conditions["context"] == 1):
     if conditions["color_level"][c] == 1:
         axes[0].plot(info["time"], y[c, :, unit], color=plt.cm.coolwarm(0.5 + conditions["motion_coherence"][c]))
 axes[0].set(xlabel="time from dots onset (ms)", ylabel="rate (spikes/s)", title=f"unit {unit}, motion context")
-axes[1].plot(info["time"], X[0, :, 0], label="motion")
-axes[1].plot(info["time"], X[0, :, 2], label="motion context cue")
-axes[1].set(xlabel="time (ms)", title="pseudo-inputs of condition 0")
+shown = int(np.flatnonzero(conditions["context"] == 1)[-1])  # a motion-context condition
+for k, label in enumerate(("motion", "colour", "motion context", "colour context")):
+    axes[1].plot(info["time"], X[shown, :, k], label=label)
+axes[1].set(xlabel="time (ms)", title=f"pseudo-inputs of condition {shown}")
 axes[1].legend(frameon=False, fontsize=8)
 axes[2].imshow(np.isnan(y[:, -1]).T, aspect="auto", cmap="Greys", interpolation="nearest")
 axes[2].set(xlabel="condition", ylabel="unit", title="missing (black)")

@@ -96,7 +96,7 @@ for name, s in scores.items():
 # parameters instead of :math:`2n` and without a low-dimensional description.
 #
 # The same latent dynamics from 5 % and from 100 % of the neurons
-# --------------------------------------------------------------
+# ---------------------------------------------------------------
 # The latent variable :math:`\kappa(t)` of the rank-1 fits, on held-out trials of each context. Each fit's
 # canonical sign is set by its own neurons, so the latents are aligned by the sign of their correlation.
 kappa_all = subsets[1.0, "model"].transform(X_test)[..., 0]
