@@ -56,7 +56,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         "noise_std": [Interval(Real, 0, None, closed="left")],
         "output_activation": [StrOptions({"identity", "tanh"})],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],

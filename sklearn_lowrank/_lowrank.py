@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from numbers import Integral
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import BaseRNNEstimator
 from ._core.init import regression_init
 from ._core.network import FullRankRNN, LowRankRNN
+from ._core.training import evaluate_loss
 
 __all__ = ["LowRankRNNRegressor", "canonical_loadings"]
 
@@ -103,11 +105,14 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         code the noise is not scaled by sqrt(alpha).
     init : {"auto", "random"}, default="auto"
         "auto": with an identity readout, initialise from a one-step regression of the observed states (see
-        Notes), else at random; "random": Gaussian m, n and input weights.
+        Notes), else at random; the regression's network is kept only if it predicts the training trials better
+        than the random start (a one-step fit can be unstable when run freely, e.g. a full-rank J on noisy
+        rates). "random": Gaussian m, n and input weights.
     max_iter : int, default=200
         Maximum number of epochs.
-    batch_size : int, default=32
-        Trials per mini-batch (capped at the number of training trials).
+    batch_size : int or "auto", default="auto"
+        Trials per mini-batch (capped at the number of training trials). "auto": min(32, ceil(n_trials / 8)), so
+        that small data sets such as condition averages still get at least 8 optimiser steps per epoch.
     learning_rate_init : float, default=0.01
         Adam's learning rate.
     tol : float, default=1e-3
@@ -213,7 +218,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         init="auto",
         train_initial_state=True,
         max_iter=200,
-        batch_size=32,
+        batch_size="auto",
         learning_rate_init=1e-2,
         tol=1e-3,
         n_iter_no_change=5,
@@ -274,12 +279,18 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
             module = FullRankRNN(n_units, n_inputs, n_outputs, generator=generator, **kwargs)
         else:
             module = LowRankRNN(n_units, n_inputs, n_outputs, self.rank, generator=generator, **kwargs)
-        if self.init == "auto" and self.readout == "identity":
-            self._regression_init(module, X, y, mask, n_units)
         if not self.train_initial_state:
-            with torch.no_grad():
-                module.initial_state.zero_()
             module.initial_state.requires_grad_(False)  # the training loop only updates what requires grad
+        if self.init == "auto" and self.readout == "identity":
+            random_start = copy.deepcopy(module.state_dict())
+            self._regression_init(module, X, y, mask, n_units)
+            # A one-step regression can give a network that is unstable when run freely (e.g. a full-rank J
+            # fitted to noisy rates): keep it only if it predicts the training trials better than the random start.
+            regression_loss = evaluate_loss(module, X, y, mask)
+            random_module = copy.deepcopy(module)
+            random_module.load_state_dict(random_start)
+            if not regression_loss <= evaluate_loss(random_module, X, y, mask):
+                module.load_state_dict(random_start)
         return module
 
     def _regression_init(self, module, X, y, mask, n_units):
@@ -301,7 +312,8 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
                 module.n[:n_obs] = est["n"].to(dtype)
             module.input_weights.mul_(0.1)
             module.input_weights[:, :n_obs] = est["input_weights"].to(dtype)
-            module.initial_state[:n_obs] = est["initial_state"].to(dtype)
+            if self.train_initial_state:
+                module.initial_state[:n_obs] = est["initial_state"].to(dtype)
 
     def _store_fitted(self) -> None:
         module = self.module_

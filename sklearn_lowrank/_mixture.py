@@ -169,9 +169,10 @@ class GaussianMixtureRNN(BaseRNNEstimator):
     init_scale : float > 0, default=1.0
         Initial standard deviation of every loading; initial means are N(0, 0.1^2) (breaking the symmetry
         between populations).
-    max_iter, batch_size, learning_rate_init, tol, n_iter_no_change, early_stopping, validation_fraction, \
-clip_grad_norm, device, verbose, warm_start
+    max_iter, batch_size, learning_rate_init, tol, n_iter_no_change
         As in :class:`LowRankRNNRegressor` (the same training loop).
+    early_stopping, validation_fraction, clip_grad_norm, device, verbose, warm_start
+        As in :class:`LowRankRNNRegressor`.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the draws during training and the network used by :meth:`predict`; an int
         gives bit-identical CPU fits.
@@ -252,7 +253,7 @@ clip_grad_norm, device, verbose, warm_start
         output_activation="tanh",
         init_scale=1.0,
         max_iter=200,
-        batch_size=32,
+        batch_size="auto",
         learning_rate_init=1e-2,
         tol=1e-4,
         n_iter_no_change=10,

@@ -179,7 +179,7 @@ _PARAM_ERRORS = [
     ("nan_learning_rate", {"learning_rate_init": float("nan")}, {
         name: (ValueError, r"'learning_rate_init' parameter.*Got nan") for name in ESTIMATORS}),
     ("batch_size_0", {"batch_size": 0}, {
-        name: (ValueError, r"'batch_size' parameter.*\[1, inf\)\. Got 0") for name in ESTIMATORS}),
+        name: (ValueError, r"'batch_size' parameter.*\[1, inf\).*'auto'.*Got 0") for name in ESTIMATORS}),
     ("n_components_0", {"n_components": 0}, {
         "GaussianMixtureRNN": (ValueError, r"'n_components' parameter.*Got 0")}),
     ("n_components_above_n_units", {"n_components": 21}, {

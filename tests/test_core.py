@@ -230,3 +230,12 @@ def test_regression_init_censors_saturated_rates():
     naive = cosine(np.clip(data.y, -0.999, 0.999), 1.0)  # arctanh of clipped rates, kept as targets
     assert ours > 0.95
     assert ours > naive + 0.05
+
+
+def test_resolve_batch_size():
+    from sklearn_lowrank._core.training import resolve_batch_size
+
+    assert resolve_batch_size("auto", 800) == 32  # large data: batches of 32
+    assert resolve_batch_size("auto", 32) == 4  # condition averages: still 8 steps per epoch
+    assert resolve_batch_size("auto", 3) == 1
+    assert resolve_batch_size(64, 10) == 10  # an int is capped at the number of training trials

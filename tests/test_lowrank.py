@@ -411,3 +411,19 @@ def test_initialisation_with_hidden_units_and_missing_data(small_teacher):
     est = LowRankRNNRegressor(rank=1, n_units=30, max_iter=0, random_state=0).fit(small_teacher.X, y)
     assert np.all(np.isfinite(est.m_)) and np.all(np.isfinite(est.predict(small_teacher.X)))
     assert est.score(small_teacher.X, y) > 0.5
+
+
+@pytest.mark.parametrize("rank, output, noise", [(None, "rates", 0.05), (1, "states", 0.0)])
+def test_auto_init_never_starts_worse_than_random(rank, output, noise):
+    """init="auto" keeps the regression's network only if it beats the random start on the training trials
+    (a full-rank J fitted to noisy rates can be unstable when run freely)."""
+    data = make_low_rank_teacher(n_units=128, rank=1, n_inputs=1, n_trials=80, n_timesteps=40, output=output,
+                                 random_state=0)
+    y = data.y + noise * np.random.default_rng(0).normal(size=data.y.shape).astype(np.float32)
+    if output == "rates":
+        y = np.clip(y, -1, 1)
+    act = "tanh" if output == "rates" else "identity"
+    scores = {init: LowRankRNNRegressor(rank=rank, init=init, max_iter=0, output_activation=act,
+                                        random_state=0).fit(data.X, y).score(data.X, y)
+              for init in ("auto", "random")}
+    assert scores["auto"] >= scores["random"] - 1e-6, scores

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["TrainingConfig", "TrainingResult", "Reporter", "masked_mse", "train"]
+__all__ = ["TrainingConfig", "TrainingResult", "Reporter", "evaluate_loss", "masked_mse", "resolve_batch_size", "train"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ class TrainingConfig:
     """Hyper-parameters of :func:`train` (names follow scikit-learn's MLPRegressor)."""
 
     max_iter: int = 200
-    batch_size: int = 32
+    batch_size: int | str = "auto"
     learning_rate_init: float = 1e-2
     tol: float = 1e-4
     n_iter_no_change: int = 10
@@ -130,6 +130,17 @@ class TrainingResult:
     stop_reason: str = "max_iter"
 
 
+def resolve_batch_size(batch_size: int | str, n_train: int) -> int:
+    """Trials per mini-batch: an int is capped at ``n_train``; "auto" is min(32, ceil(n_train / 8)).
+
+    "auto" keeps at least 8 optimiser steps per epoch on small data sets (condition-averaged recordings have a
+    few dozen trials, where a batch of 32 would give one step per epoch) and batches of 32 otherwise.
+    """
+    if batch_size == "auto":
+        return max(1, min(32, -(-n_train // 8)))
+    return max(1, min(int(batch_size), n_train))
+
+
 def _split(n_trials: int, config: TrainingConfig, generator: torch.Generator):
     """Trial indices for training and validation (validation empty without early stopping)."""
     if not config.early_stopping:
@@ -144,8 +155,8 @@ def _split(n_trials: int, config: TrainingConfig, generator: torch.Generator):
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
-def _evaluate(module: nn.Module, inputs, targets, mask, batch_size: int) -> float:
-    """Noise-free masked MSE over the given trials, in batches, without autograd."""
+def evaluate_loss(module: nn.Module, inputs, targets, mask, batch_size: int = 256) -> float:
+    """Noise-free masked MSE of ``module`` over the given trials, in batches, without autograd."""
     total, count = 0.0, 0.0
     with torch.no_grad():
         for start in range(0, inputs.shape[0], batch_size):
@@ -200,7 +211,7 @@ def train(
             group["lr"] = config.learning_rate_init
     train_idx, val_idx = _split(inputs.shape[0], config, generator)
     n_train = train_idx.numel()
-    batch_size = min(config.batch_size, n_train)
+    batch_size = resolve_batch_size(config.batch_size, n_train)
     reporter = Reporter(config.verbose, config.max_iter)
 
     best_state = copy.deepcopy(module.state_dict())
@@ -234,7 +245,7 @@ def train(
             monitored = epoch_loss
             val_loss = None
             if config.early_stopping:
-                val_loss = _evaluate(module, inputs[val_idx], targets[val_idx],
+                val_loss = evaluate_loss(module, inputs[val_idx], targets[val_idx],
                                      None if mask is None else mask[val_idx], max(batch_size, 256))
                 result.validation_loss_curve.append(val_loss)
                 monitored = val_loss
