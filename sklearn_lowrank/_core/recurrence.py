@@ -60,12 +60,12 @@ class _Recurrence(torch.autograd.Function):
         deriv = torch.mul(rates, rates).neg_().add_(1.0)
         # The gradient reaching x_{t+1} directly (not through later steps): from the states and from the rates
         # tanh(x_{t+1}) that the readout used.
-        if grad_states is None:
-            direct = torch.zeros_like(rates[1:])
+        if grad_states is None:  # a tanh readout uses the rates only
+            direct = torch.zeros_like(rates[1:]) if grad_rates is None else torch.mul(grad_rates, deriv[1:])
         else:
             direct = grad_states.contiguous()
-        if grad_rates is not None:
-            direct = torch.addcmul(direct, grad_rates, deriv[1:])
+            if grad_rates is not None:
+                direct = torch.addcmul(direct, grad_rates, deriv[1:])
         grad_drive = torch.empty_like(direct)
         grad_latents = torch.empty_like(latents) if ctx.has_right else None
         left_t = left.t()
