@@ -14,8 +14,9 @@ Each measurement runs in its own process so that its peak memory (max RSS) is it
 
 Usage::
 
-    python benchmarks/bench_fit.py                 # both tables
+    python benchmarks/bench_fit.py                 # every table
     python benchmarks/bench_fit.py --table main    # reference vs ours only
+    python benchmarks/bench_fit.py --table big     # the full rank-3 fit of 4096 units x 500 trials x 100 steps
     python benchmarks/bench_fit.py --device cuda
 """
 
@@ -145,8 +146,29 @@ def run_reference(max_epochs=60, seed=0):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def run_scaling(device="cpu", n_units=512, n_train=800, n_steps=75, rank=1, n_epochs=2):
+    """Initialisation time, held-out R^2 right after it, then seconds per epoch of BPTT (warm start)."""
+    import warnings
+
+    from sklearn_lowrank import LowRankRNNRegressor
+
+    X, y, X_te, y_te, _ = make_workload(n_units=n_units, rank=rank, n_train=n_train, n_test=100, n_steps=n_steps)
+    est = LowRankRNNRegressor(rank=rank, output_activation="tanh", random_state=0, device=device, max_iter=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        est.fit(X, y)
+        init_time = time.perf_counter() - start
+        r2_init = est.score(X_te, y_te)
+        est.set_params(warm_start=True, max_iter=n_epochs, tol=0.0)
+        start = time.perf_counter()
+        est.fit(X, y)
+        per_epoch = (time.perf_counter() - start) / n_epochs
+    return {"init_time": init_time, "r2_init": r2_init, "s_per_epoch": per_epoch}
+
+
 def run_ours(device="cpu", batch_size=None, max_iter=None, n_units=512, n_train=800, n_steps=75, rank=1,
-             per_epoch=False):
+             per_epoch=False, init_only=False):
     import warnings
 
     from sklearn_lowrank import LowRankRNNRegressor
@@ -157,6 +179,8 @@ def run_ours(device="cpu", batch_size=None, max_iter=None, n_units=512, n_train=
         params["batch_size"] = batch_size
     if max_iter is not None:
         params["max_iter"] = max_iter
+    if init_only:
+        params["max_iter"] = 0
     est = LowRankRNNRegressor(**params)
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -182,7 +206,8 @@ def _peak_mb():
 
 def _job(spec):
     kind = spec.pop("kind")
-    result = run_reference(**spec) if kind == "reference" else run_ours(**spec)
+    runner = {"reference": run_reference, "ours": run_ours, "scaling": run_scaling}[kind]
+    result = runner(**spec)
     result["peak_mb"] = _peak_mb()
     return result
 
@@ -199,7 +224,7 @@ def _fmt(x, spec="{:.2f}"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--table", choices=["main", "scaling", "all"], default="all")
+    parser.add_argument("--table", choices=["main", "scaling", "big", "all"], default="all")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--job", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -212,10 +237,13 @@ def main(argv=None):
         ref = _in_subprocess({"kind": "reference"})
         ours = _in_subprocess({"kind": "ours", "device": args.device, "per_epoch": True, "batch_size": 32})
         ours_default = _in_subprocess({"kind": "ours", "device": args.device})
+        ours_init = _in_subprocess({"kind": "ours", "device": args.device, "init_only": True})
         w("Reference workload: 512 units, rank 1, 800 train / 200 held-out trials x 75 steps, rates\n")
         w(f"{'procedure':<28}{'time to R2>=0.97 (s)':>22}{'s/epoch (bs 32)':>17}{'epochs':>8}{'final R2':>10}"
           f"{'peak MB':>9}\n")
-        for name, r in [("reference (original)", ref), ("ours, batch_size=32", ours), ("ours, defaults", ours_default)]:
+        rows = [("reference (original)", ref), ("ours, batch_size=32", ours), ("ours, defaults", ours_default),
+                ("ours, initialisation only", ours_init)]
+        for name, r in rows:
             w(f"{name:<28}{_fmt(r['time_to_target']):>22}{_fmt(r.get('s_per_epoch'), '{:.3f}'):>17}"
               f"{r['epochs']:>8}{r['final_r2']:>10.4f}{r['peak_mb']:>9.0f}\n")
         if ref["time_to_target"] and ours_default["time_to_target"]:
@@ -223,17 +251,25 @@ def main(argv=None):
               f"s/epoch ratio (ours/ref, bs 32): {ours['s_per_epoch'] / ref['s_per_epoch']:.2f}\n")
         w("\n")
     if args.table in ("scaling", "all"):
-        w("Scaling of our default fit (rates, tanh output)\n")
-        w(f"{'N':>6}{'trials':>8}{'steps':>7}{'rank':>6}{'fit (s)':>10}{'epochs':>8}{'R2':>8}{'peak MB':>9}\n")
+        w("Scaling (rates, tanh output): initialisation time, held-out R2 right after it, s/epoch of BPTT "
+          "(default batch size)\n")
+        w(f"{'N':>6}{'trials':>8}{'steps':>7}{'rank':>6}{'init (s)':>10}{'R2 init':>9}{'s/epoch':>9}"
+          f"{'peak MB':>9}\n")
         for n_units in (256, 1024, 4096):
             for n_train in (200, 1000):
                 for n_steps in (50, 200):
                     for rank in (1, 3):
-                        r = _in_subprocess({"kind": "ours", "device": args.device, "n_units": n_units,
+                        r = _in_subprocess({"kind": "scaling", "device": args.device, "n_units": n_units,
                                             "n_train": n_train, "n_steps": n_steps, "rank": rank})
-                        w(f"{n_units:>6}{n_train:>8}{n_steps:>7}{rank:>6}{r['total_time']:>10.1f}{r['epochs']:>8}"
-                          f"{r['final_r2']:>8.3f}{r['peak_mb']:>9.0f}\n")
+                        w(f"{n_units:>6}{n_train:>8}{n_steps:>7}{rank:>6}{r['init_time']:>10.1f}{r['r2_init']:>9.3f}"
+                          f"{r['s_per_epoch']:>9.2f}{r['peak_mb']:>9.0f}\n")
                         sys.stdout.flush()
+        w("\n")
+    if args.table in ("big", "all"):
+        r = _in_subprocess({"kind": "ours", "device": args.device, "n_units": 4096, "n_train": 500,
+                            "n_steps": 100, "rank": 3})
+        w(f"Full default fit, rank 3, 4096 units x 500 trials x 100 steps: {r['total_time']:.1f} s, "
+          f"{r['epochs']} epochs, held-out R2 {r['final_r2']:.4f}, peak {r['peak_mb']:.0f} MB\n")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def regression_init(
     n_em_iter: int = 10,
     em_tol: float = 1e-3,
     max_regressors: int | None = 512,
+    samples_per_regressor: int | None = 64,
 ) -> dict:
     """Estimate the observed block of the connectivity, the input weights and the initial state.
 
@@ -81,6 +82,9 @@ def regression_init(
     max_regressors : int or None, default=512
         With more observed units than this, regress on this many principal components of the rates (computed
         on a deterministic subsample of time points) instead of on every unit's rate. None: never.
+    samples_per_regressor : int or None, default=64
+        Use every k-th trial so that there are at most about this many samples (time steps) per regressor; the
+        regression needs enough samples, not all of them (BPTT then uses every trial). None: all trials.
 
     Returns
     -------
@@ -91,6 +95,15 @@ def regression_init(
     # Bulk arrays stay in the data's dtype (float32: this is memory-bound work on n_samples x n_features arrays);
     # Gram matrices and solves are float64.
     dt = torch.float64
+    # Enough samples per regressor, not necessarily all: every k-th trial keeps the time structure.
+    n_regressors = (targets.shape[-1] if max_regressors is None else min(targets.shape[-1], max_regressors)) \
+        + inputs.shape[-1]
+    if samples_per_regressor is not None:
+        n_samples = targets.shape[0] * max(targets.shape[1] - 1, 1)
+        stride = max(1, -(-n_samples // (samples_per_regressor * n_regressors)))
+        if stride > 1:
+            targets, inputs = targets[::stride], inputs[::stride]
+            mask = None if mask is None else mask[::stride]
     y = targets
     u = inputs.to(y.dtype)
     observed = torch.ones_like(y, dtype=torch.bool) if mask is None else mask.clone()
