@@ -54,19 +54,25 @@ def make_workload(n_units=512, rank=1, n_train=800, n_test=200, n_steps=75, seed
         states = simulate_rnn(J, w_in, u, alpha=0.2, noise_std=0.05, random_state=rng)
     else:  # the same dynamics through the low-rank core in float64 (an N x N numpy matmul per step is slow)
         states = _simulate_low_rank(m, n, w_in, u, rng)
-    X, y = u.astype(np.float32), np.tanh(states).astype(np.float32)
+    X, y = u.astype(np.float32), np.tanh(states, out=states).astype(np.float32, copy=False)
+    del states
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:], {"m": m, "n": n, "J": J, "w_in": w_in}
 
 
-def _simulate_low_rank(m, n, w_in, u, rng):
+def _simulate_low_rank(m, n, w_in, u, rng, chunk=100):
+    """The same dynamics through the low-rank core, in float32 and in chunks of trials (bounded memory)."""
     from sklearn_lowrank._core.network import NetworkWeights, simulate
 
-    noise = 0.05 * rng.standard_normal((u.shape[0], u.shape[1], m.shape[0]))
-    weights = NetworkWeights(m=torch.from_numpy(m), n=torch.from_numpy(n), J=None,
-                             input_weights=torch.from_numpy(w_in), initial_state=torch.zeros(m.shape[0],
-                                                                                            dtype=torch.float64))
-    with torch.no_grad():
-        return simulate(weights, torch.from_numpy(u), 0.2, noise=torch.from_numpy(noise)).numpy()
+    f32 = torch.float32
+    weights = NetworkWeights(m=torch.from_numpy(m).to(f32), n=torch.from_numpy(n).to(f32), J=None,
+                             input_weights=torch.from_numpy(w_in).to(f32), initial_state=torch.zeros(m.shape[0]))
+    out = np.empty((u.shape[0], u.shape[1], m.shape[0]), dtype=np.float32)
+    for start in range(0, u.shape[0], chunk):
+        uc = torch.from_numpy(u[start : start + chunk]).to(f32)
+        noise = torch.from_numpy(0.05 * rng.standard_normal((uc.shape[0], uc.shape[1], m.shape[0]))).to(f32)
+        with torch.no_grad():
+            out[start : start + chunk] = simulate(weights, uc, 0.2, noise=noise).numpy()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -226,6 +232,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", choices=["main", "scaling", "big", "all"], default="all")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--units", type=int, nargs="*", default=[256, 1024, 4096],
+                        help="network sizes of the scaling table")
     parser.add_argument("--job", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.job:
@@ -255,7 +263,7 @@ def main(argv=None):
           "(default batch size)\n")
         w(f"{'N':>6}{'trials':>8}{'steps':>7}{'rank':>6}{'init (s)':>10}{'R2 init':>9}{'s/epoch':>9}"
           f"{'peak MB':>9}\n")
-        for n_units in (256, 1024, 4096):
+        for n_units in args.units:
             for n_train in (200, 1000):
                 for n_steps in (50, 200):
                     for rank in (1, 3):
