@@ -427,3 +427,17 @@ def test_auto_init_never_starts_worse_than_random(rank, output, noise):
                                         random_state=0).fit(data.X, y).score(data.X, y)
               for init in ("auto", "random")}
     assert scores["auto"] >= scores["random"] - 1e-6, scores
+
+
+def test_one_standard_error_rule_tolerance():
+    # The cv_results_ measured on a clean rank-2 teacher: rank 4 is best by 2e-4 with a tiny standard error.
+    results = {"param_rank": np.array([1, 2, 3, 4]),
+               "mean_test_score": np.array([0.93458, 0.99901, 0.99901, 0.99923]),
+               "std_test_score": np.array([2.4e-3, 2.7e-4, 2.8e-4, 4.9e-5])}
+    for i, row in enumerate(([0.932, 0.99924, 0.99924, 0.99925], [0.938, 0.99916, 0.99916, 0.99916],
+                             [0.934, 0.99863, 0.99862, 0.99928])):
+        results[f"split{i}_test_score"] = np.array(row)
+    assert one_standard_error_rule(results, tol=0.0) == 3  # the textbook rule picks rank 4
+    assert one_standard_error_rule(results) == 1  # differences below tol are ties: rank 2
+    results["mean_test_score"] = np.array([0.5, 0.9, 0.95, 0.96])  # real differences are not ties
+    assert one_standard_error_rule(results) == 3
