@@ -32,11 +32,9 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
         ``target`` holds zeros where ``mask`` is False.
     mask : bool Tensor of the same shape, or None when every entry is observed.
     """
-    diff = pred - target
     if mask is None:
-        return diff.square().mean()
-    diff = diff * mask
-    return diff.square().sum() / mask.sum().clamp_min(1)
+        return nn.functional.mse_loss(pred, target)  # one fused pass forward and backward
+    return nn.functional.mse_loss(pred * mask, target, reduction="sum") / mask.sum().clamp_min(1)
 
 
 # ---------------------------------------------------------------------------------------------------------------
