@@ -53,6 +53,24 @@ def _cholesky_safe(covariances: np.ndarray, reg_covar: float) -> np.ndarray:
     return out
 
 
+def _fit_loadings_mixture(V, n_components, covariance_type, reg_covar, n_init, random_state) -> GaussianMixture:
+    """The mixture of the loadings V (n_units, d) with the higher likelihood of two EM runs.
+
+    EM from scikit-learn's default (k-means) start can stop in a poor local optimum on trained loadings, whose
+    populations differ in variance more than in mean. A network is unchanged when a unit's loadings all flip sign,
+    so the zero-mean mixture of the sign-symmetrised loadings [V, -V] is a natural second start; the unconstrained
+    EM run from it keeps or improves its likelihood. The fit with the higher ``score(V)`` is kept.
+    """
+    common = {"covariance_type": covariance_type, "reg_covar": reg_covar, "random_state": random_state}
+    default = GaussianMixture(n_components, n_init=n_init, **common).fit(V)
+    d = V.shape[1]
+    symmetric = GaussianMixture(n_components, means_init=np.zeros((n_components, d)), init_params="random",
+                                n_init=n_init, max_iter=500, **common).fit(np.concatenate([V, -V]))
+    refined = GaussianMixture(n_components, weights_init=symmetric.weights_, means_init=symmetric.means_,
+                              precisions_init=symmetric.precisions_, **common).fit(V)
+    return refined if refined.score(V) > default.score(V) else default
+
+
 def _check_weights(weights, n_components: int) -> np.ndarray:
     """Mixture proportions: uniform when None; otherwise positive, of length n_components, summing to 1."""
     if weights is None:
@@ -509,8 +527,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
                 f"The network's trained initial state (max |x0| = {x0:.3g}) is not part of the mixture: networks "
                 "drawn from it start from x0 = 0. If the task relies on x0, resampled networks will not perform "
                 "like the original; fit the network with a zero initial state.", UserWarning, stacklevel=2)
-        gmm = GaussianMixture(n_components, covariance_type=covariance_type, reg_covar=reg_covar,
-                              n_init=n_init, random_state=random_state).fit(V)
+        gmm = _fit_loadings_mixture(V, n_components, covariance_type, reg_covar, n_init, random_state)
         labels = gmm.predict(V)
         covs = gmm.covariances_
         if covariance_type == "diag":

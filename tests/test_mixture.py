@@ -373,3 +373,25 @@ def test_resampling_needs_two_populations_on_context_task(cdm_data):
                             n_init=5, random_state=0)
     assert res.mean[0] <= 0.8, res.mean
     assert res.mean[1] - res.mean[0] >= 0.05, res.mean
+
+
+def test_from_network_keeps_the_more_likely_of_two_em_starts():
+    """from_network also runs EM from the zero-mean fit of the sign-symmetrised loadings and keeps the fit with
+    the higher likelihood. Populations that differ in covariance, not mean (gated populations of task networks),
+    can trap scikit-learn's default start in a poor optimum: on this data (seed found by a search, measured
+    log-likelihood per unit -6.37 with the default start) our fit reaches -4.68."""
+    from sklearn.mixture import GaussianMixture
+
+    from sklearn_lowrank._mixture import _fit_loadings_mixture
+
+    rng = np.random.default_rng(27)
+    c1 = np.array([[1, 0.9, 0, 0], [0.9, 1, 0, 0], [0, 0, 0.05, 0], [0, 0, 0, 4]])
+    c2 = np.array([[1, -0.9, 0, 0], [-0.9, 1, 0, 0], [0, 0, 4, 0], [0, 0, 0, 0.05]])
+    V = np.concatenate([rng.multivariate_normal(np.zeros(4), c1, 120), rng.multivariate_normal(np.zeros(4), c2, 120)])
+    ours = _fit_loadings_mixture(V, 2, "full", 1e-6, 1, 27)
+    default = GaussianMixture(2, reg_covar=1e-6, random_state=27).fit(V)
+    assert default.score(V) < ours.score(V) - 1.0  # the default start is stuck; the symmetric start is not
+    truth = np.repeat([0, 1], 120)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(truth, ours.predict(V)) > 0.9
