@@ -34,11 +34,11 @@ def _cholesky(gram: torch.Tensor, ridge: float) -> torch.Tensor:
     return torch.linalg.cholesky(gram + lam * torch.eye(p, dtype=gram.dtype, device=gram.device))
 
 
-def _solve(gram: torch.Tensor, rhs: torch.Tensor, ridge: float, chol: torch.Tensor | None = None) -> torch.Tensor:
-    """(gram + ridge * mean(diag) I)^{-1} rhs; pass ``chol`` to reuse a factorisation."""
+def _solve(gram: torch.Tensor, rhs: torch.Tensor, ridge: float) -> torch.Tensor:
+    """(gram + ridge * mean(diag) I)^{-1} rhs."""
     if gram.shape[0] == 0:
         return rhs.new_zeros((0, rhs.shape[1]))
-    return torch.cholesky_solve(rhs, _cholesky(gram, ridge) if chol is None else chol)
+    return torch.cholesky_solve(rhs, _cholesky(gram, ridge))
 
 
 def regression_init(
@@ -144,7 +144,6 @@ def regression_init(
     missing = ~(usable[:, 1:] & usable[:, :-1]).reshape(-1, n_feat)
     del usable
     gram = (a.T @ a).to(dt)
-    chol = _cholesky(gram, ridge)
     rows, cols = torch.nonzero(missing, as_tuple=True)
     lower = upper = None
     if rows.numel():
@@ -157,13 +156,14 @@ def regression_init(
     atz = (a.T @ z).to(dt)
     del z, z_raw
     if lower is not None:
-        atz = _fill_missing(a, lower, upper, atz, chol, rows, cols, n_em_iter, em_tol)
+        atz = _fill_missing(a, lower, upper, atz, _cholesky(gram, ridge), rows, cols, n_em_iter, em_tol)
 
     g_pp, g_pu, g_uu = gram[:n_reg, :n_reg], gram[:n_reg, n_reg:], gram[n_reg:, n_reg:]
     atz_p, atz_u = atz[:n_reg], atz[n_reg:]
     if n_in:
         # Frisch-Waugh: partial the inputs out of the regressors and the targets.
-        uu_inv_gup = _solve(g_uu, g_pu.T, ridge)
+        uu_chol = _cholesky(g_uu, ridge)  # factorised once: also used for the input weights below
+        uu_inv_gup = torch.cholesky_solve(g_pu.T, uu_chol)
         g_res = g_pp - g_pu @ uu_inv_gup
         atz_res = atz_p - uu_inv_gup.T @ atz_u
     else:
@@ -195,7 +195,7 @@ def regression_init(
     # Input weights given the constrained J: regress what J does not explain on the inputs.
     if n_in:
         j_reg = j_t if basis is None else basis.to(dt).T @ j_t  # J^T in regressor coordinates
-        out["input_weights"] = _solve(g_uu, atz_u - g_pu.T @ j_reg, ridge)
+        out["input_weights"] = torch.cholesky_solve(atz_u - g_pu.T @ j_reg, uu_chol)
     else:
         out["input_weights"] = gram.new_zeros((0, n_feat))
     out["initial_state"] = torch.nan_to_num(initial_state, nan=0.0)
@@ -256,7 +256,7 @@ def _fill_missing(a, lower, upper, atz, chol, rows, cols, max_iter, tol):
 
     def a_entries(coef):  # fitted values at the missing entries
         coef_f = coef.to(a.dtype)
-        return torch.cat([a_k @ coef_f[:, k] for k, a_k, _, b1 in segments]) if segments else coef_f.new_zeros(0)
+        return torch.cat([a_k @ coef_f[:, k] for k, a_k, _, _ in segments])
 
     free_f = free.to(a.dtype)
 

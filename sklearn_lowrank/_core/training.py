@@ -208,6 +208,8 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate_init
     train_idx, val_idx = _split(inputs.shape[0], config, generator)
+    # The held-out trials are gathered once, not at every epoch.
+    val_data = (inputs[val_idx], targets[val_idx], None if mask is None else mask[val_idx])
     n_train = train_idx.numel()
     batch_size = resolve_batch_size(config.batch_size, n_train)
     reporter = Reporter(config.verbose, config.max_iter)
@@ -243,8 +245,7 @@ def train(
             monitored = epoch_loss
             val_loss = None
             if config.early_stopping:
-                val_loss = evaluate_loss(module, inputs[val_idx], targets[val_idx],
-                                     None if mask is None else mask[val_idx], max(batch_size, 256))
+                val_loss = evaluate_loss(module, *val_data, max(batch_size, 256))
                 result.validation_loss_curve.append(val_loss)
                 monitored = val_loss
             reporter.epoch(epoch + 1, epoch_loss, val_loss)
