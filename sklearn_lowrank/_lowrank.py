@@ -285,9 +285,9 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
             random_start = copy.deepcopy(module.state_dict())
             self._regression_init(module, X, y, mask, n_units)
             # A one-step regression can give a network that is unstable when run freely (e.g. a full-rank J
-            # fitted to noisy rates): keep it only if it predicts the training trials (at most 256 of them,
+            # fitted to noisy rates): keep it only if it predicts the training trials (at most 64 of them,
             # evenly spaced) better than the random start.
-            step = max(1, X.shape[0] // 256)
+            step = max(1, -(-X.shape[0] // 64))
             X_s, y_s, mask_s = X[::step], y[::step], None if mask is None else mask[::step]
             regression_loss = evaluate_loss(module, X_s, y_s, mask_s)
             random_module = copy.deepcopy(module)

@@ -106,20 +106,27 @@ def regression_init(
             mask = None if mask is None else mask[::stride]
     y = targets
     u = inputs.to(y.dtype)
-    observed = torch.ones_like(y, dtype=torch.bool) if mask is None else mask.clone()
-    observed &= torch.isfinite(y)
-    # sat_sign (int8): +1/-1 where a rate is saturated (the state is only known to lie beyond
-    # +/- atanh(saturation)). Full-size temporaries are few and freed early: this runs on whole recordings.
+    # All finite (the usual case) is checked by one reduction: a finite sum implies finite entries.
+    all_finite = bool(torch.isfinite(y.sum()))
+    observed = None if all_finite else torch.isfinite(y)
+    if mask is not None:
+        observed = mask.clone() if observed is None else observed.logical_and_(mask)
+    all_observed = observed is None or bool(observed.all())
+    # ``rates`` are the observed targets (zero where not); ``saturated`` (bool): |rate| > saturation, where the state
+    # is only known to lie beyond +/- atanh(saturation) with the sign of the rate. Full-size temporaries are few
+    # and freed early: this runs on whole recordings.
+    rates = y if all_observed else torch.where(observed, y, 0.0)
     if output_activation == "tanh":
-        rates = torch.where(observed, y, 0.0).clamp_(-1.0, 1.0)
-        sat_sign = torch.sign(rates).to(torch.int8).mul_((rates.abs() > saturation).to(torch.int8))
-        states = torch.atanh(rates.clamp(-saturation, saturation))
-        usable = observed & (sat_sign == 0)
+        saturated = rates.abs() > saturation
+        states = rates.clamp(-saturation, saturation).atanh_()
+        usable = saturated.logical_not()
+        if not all_observed:
+            usable &= observed
     else:
-        states = torch.where(observed, y, 0.0)
+        states = rates
         rates = torch.tanh(states)
-        sat_sign = torch.zeros(y.shape, dtype=torch.int8, device=y.device)
-        usable = observed
+        saturated = None
+        usable = torch.ones_like(y, dtype=torch.bool) if all_observed else observed
     del observed
     n_trials, n_steps, n_feat = y.shape
     n_in = u.shape[-1]
@@ -128,34 +135,46 @@ def regression_init(
     initial_state = torch.where(usable[:, 0], states[:, 0], torch.nan).to(dt).nanmean(dim=0)
 
     # Samples t = 1..T-1 of every trial, flattened.
-    z_raw = ((states[:, 1:] - (1.0 - alpha) * states[:, :-1]) / alpha).reshape(-1, n_feat)
+    z_raw = torch.sub(states[:, 1:], states[:, :-1], alpha=1.0 - alpha).div_(alpha).reshape(-1, n_feat)
     del states
-    phi = rates[:, :-1].reshape(z_raw.shape[0], n_feat)
-    del rates
+    missing = (usable[:, 1:] & usable[:, :-1]).logical_not_().reshape(-1, n_feat)
+    del usable
+    rows, cols = torch.nonzero(missing, as_tuple=True)
+    if rows.numel():
+        order = torch.argsort(cols, stable=True)  # grouped by unit
+        rows, cols = rows[order], cols[order]
+        if saturated is not None:
+            lower, upper = _censoring_bounds(z_raw, rates, saturated, rows, cols)
+        else:
+            lower = torch.full((rows.numel(),), -float("inf"), dtype=z_raw.dtype, device=z_raw.device)
+            upper = -lower
+    del saturated
+    # Regressors a = [phi(s_{t-1}), u_t], (S, n_reg + n_in), written in place (no intermediate copies).
     # Large networks: regress on the top principal components of the rates (the part of J that the activity
     # can reveal lives there), which keeps the cost quadratic, not cubic, in the number of units.
     basis = None
     if max_regressors is not None and n_feat > max_regressors:
+        phi = torch.clamp(rates[:, :-1].reshape(z_raw.shape[0], n_feat), -1.0, 1.0)
+        del rates
         basis = _principal_axes(phi, max_regressors)
-        phi = phi @ basis
-    n_reg = phi.shape[1]
-    a = torch.cat([phi, u[:, 1:].reshape(z_raw.shape[0], n_in)], dim=1)  # (S, n_reg + n_in)
-    del phi
-    missing = ~(usable[:, 1:] & usable[:, :-1]).reshape(-1, n_feat)
-    del usable
+        n_reg = basis.shape[1]
+        a = z_raw.new_empty((z_raw.shape[0], n_reg + n_in))
+        torch.matmul(phi, basis, out=a[:, :n_reg])
+        del phi
+    else:
+        n_reg = n_feat
+        a = z_raw.new_empty((z_raw.shape[0], n_reg + n_in))
+        a[:, :n_reg].view(n_trials, n_steps - 1, n_reg).copy_(rates[:, :-1])
+        del rates
+        if output_activation == "tanh":
+            a[:, :n_reg].clamp_(-1.0, 1.0)  # rates slightly beyond +/-1 (noisy recordings) act as +/-1
+    a[:, n_reg:].view(n_trials, n_steps - 1, n_in).copy_(u[:, 1:])
     gram = (a.T @ a).to(dt)
-    rows, cols = torch.nonzero(missing, as_tuple=True)
-    lower = upper = None
-    if rows.numel():
-        order = torch.argsort(cols, stable=True)  # grouped by unit
-        rows, cols = rows[order], cols[order]
-        lower, upper = _censoring_bounds(z_raw, sat_sign, rows, cols)
-    del sat_sign
     z = z_raw.masked_fill_(missing, 0.0)
     del missing
     atz = (a.T @ z).to(dt)
     del z, z_raw
-    if lower is not None:
+    if rows.numel():
         atz = _fill_missing(a, lower, upper, atz, _cholesky(gram, ridge), rows, cols, n_em_iter, em_tol)
 
     g_pp, g_pu, g_uu = gram[:n_reg, :n_reg], gram[:n_reg, n_reg:], gram[n_reg:, n_reg:]
@@ -177,9 +196,10 @@ def regression_init(
     else:
         r = min(rank, n_feat)
         # Reduced-rank regression: the top-r right singular vectors of L^T B (G_res = L L^T) are the top-r
-        # principal directions of the fitted values Phi_res B, without an F x F eigenproblem.
-        _, _, vh = torch.linalg.svd(g_chol.T @ b_j, full_matrices=False)
-        v = vh[:r].T  # top-r output directions, (F, r)
+        # principal directions of the fitted values Phi_res B.
+        fitted = g_chol.T @ b_j
+        _, eigvecs = torch.linalg.eigh(fitted.T @ fitted)  # ascending; half the cost of the SVD of L^T B
+        v = eigvecs[:, -r:].flip(1)  # top-r output directions, (F, r)
         bv = b_j @ v  # (n_reg, r)
         if basis is not None:
             bv = basis.to(dt) @ bv  # back to unit coordinates, (F, r)
@@ -211,18 +231,19 @@ def _single_step_init(states, u, usable, alpha, ridge) -> dict:
     return {"input_weights": coef[1:] / alpha, "initial_state": coef[0]}
 
 
-def _censoring_bounds(z, sat_sign, rows, cols):
+def _censoring_bounds(z, rates, saturated, rows, cols):
     """Bounds on the missing targets z = (s_t - (1 - alpha) s_{t-1}) / alpha implied by saturated rates.
 
     A state saturated at +c (c = atanh(saturation), which the clipped states hold) is >= c, at -c it is <= -c.
     When only s_t is saturated, z >= (c - (1 - alpha) s_{t-1}) / alpha (or <=); when only s_{t-1} is, the bound
     flips. With both saturated or a NaN involved, the entry is unbounded. ``rows`` index the flattened samples
-    (trial, t = 1..T-1), ``sat_sign`` is (n_trials, n_timesteps, F).
+    (trial, t = 1..T-1); ``rates`` and ``saturated`` are (n_trials, n_timesteps, F). Only the missing entries are
+    looked up: no full-size sign tensor.
     """
-    per_trial = sat_sign.shape[1] - 1
+    per_trial = rates.shape[1] - 1
     trial, step = torch.div(rows, per_trial, rounding_mode="floor"), rows % per_trial + 1
-    sig_t = sat_sign[trial, step, cols]
-    sig_p = sat_sign[trial, step - 1, cols]
+    sig_t = torch.sign(rates[trial, step, cols]) * saturated[trial, step, cols]
+    sig_p = torch.sign(rates[trial, step - 1, cols]) * saturated[trial, step - 1, cols]
     zb = z[rows, cols]  # with clipped states: exactly the bound value where one of the two is saturated
     inf = torch.full_like(zb, float("inf"))
     only_t = (sig_t != 0) & (sig_p == 0)
@@ -242,67 +263,78 @@ def _fill_missing(a, lower, upper, atz, chol, rows, cols, max_iter, tol):
     at once by conjugate gradients preconditioned with the Cholesky factor of G (the plain fill-and-refit
     iteration is Richardson's iteration on the same system and needs many more passes). Missing targets whose fit
     leaves their censoring interval are then fixed at the bound (an active set, a few rounds).
+
+    The work is dominated by passes over the gathered rows A_M (memory-bound): the fitted values A_Mk c_k are
+    tracked through the iterations rather than recomputed, so that each conjugate-gradient step costs one pass
+    each way and each active-set round one more.
     """
     dt = chol.dtype
     units, counts = torch.unique_consecutive(cols, return_counts=True)
     bounds = [0, *torch.cumsum(counts, 0).tolist()]
     segments = [(k, a[rows[b0:b1]], b0, b1) for k, (b0, b1) in enumerate(zip(bounds[:-1], bounds[1:]))]
     g_reg = chol @ chol.T  # G + ridge I, the matrix the Cholesky factor stands for
-    free = torch.ones(rows.numel(), dtype=torch.bool, device=a.device)
-    fixed_values = torch.zeros(rows.numel(), dtype=a.dtype, device=a.device)
 
-    def a_t_entries(values):  # (P, K): for each unit, A_Mk^T values_k
+    def a_t_entries(values):  # (P, K[, c]): for each unit, A_Mk^T values_k (c columns of values in one pass)
         return torch.stack([a_k.T @ values[b0:b1] for _, a_k, b0, b1 in segments], dim=1).to(dt)
 
     def a_entries(coef):  # fitted values at the missing entries
         coef_f = coef.to(a.dtype)
         return torch.cat([a_k @ coef_f[:, k] for k, a_k, _, _ in segments])
 
-    free_f = free.to(a.dtype)
-
-    def matvec(v):
-        return g_reg @ v - a_t_entries(a_entries(v) * free_f)
-
-    coef = torch.cholesky_solve(atz[:, units], chol)
+    atz_k = atz[:, units]
+    entry_unit = torch.repeat_interleave(torch.arange(len(segments), device=a.device), counts)
+    free = torch.ones(rows.numel(), dtype=torch.bool, device=a.device)
+    fixed_values = torch.zeros(rows.numel(), dtype=a.dtype, device=a.device)
+    coef = torch.cholesky_solve(atz_k, chol)
+    fit = a_entries(coef)
     for _ in range(3):
-        b = atz[:, units] + a_t_entries(fixed_values * (~free).to(a.dtype))
-        coef = _pcg(matvec, b, coef, chol, max_iter, tol)
-        fit = a_entries(coef)
+        # H c = b with H = G - A_M^T diag(free) A_M and b = A^T z + A_M^T (fixed values): b and the residual
+        # b - H c in one pass, given the tracked fit.
+        fixed_part = torch.where(free, 0.0, fixed_values)
+        both = a_t_entries(torch.stack([torch.where(free, fit, fixed_values), fixed_part], dim=1))
+        b = atz_k + both[..., 1]
+        residual = atz_k - g_reg @ coef + both[..., 0]
+        coef, fit = _pcg(g_reg, a_entries, a_t_entries, free.to(a.dtype), entry_unit, b.norm(dim=0), residual, coef,
+                         fit, chol, max_iter, tol)
         violated = free & ((fit < lower) | (fit > upper))
         if not bool(violated.any()):
             break
         fixed_values = torch.where(violated, torch.clamp(fit, lower, upper), fixed_values)
         free = free & ~violated
-        free_f = free.to(a.dtype)
-    filled = torch.where(free, fit, fixed_values)
     atz = atz.clone()
-    atz[:, units] += a_t_entries(filled)
+    atz[:, units] += a_t_entries(torch.where(free, fit, fixed_values))
     return atz
 
 
-def _pcg(matvec, b, x, chol, max_iter, tol):
-    """Column-wise preconditioned conjugate gradients for H x = b (H symmetric positive definite)."""
-    r = b - matvec(x)
+def _pcg(g_reg, a_entries, a_t_entries, free_f, entry_unit, b_norm, r, x, ax, chol, max_iter, tol):
+    """Column-wise preconditioned conjugate gradients for H x = b, H = g_reg - A_M^T diag(free) A_M (SPD).
+
+    Starts from ``x`` with residual ``r = b - H x`` (``b_norm``: the column norms of b); ``ax`` (the fitted
+    values A_M x at the missing entries, entry i belonging to column ``entry_unit[i]``) is kept up to date and
+    returned with the solution.
+    """
     zv = torch.cholesky_solve(r, chol)
     p = zv.clone()
     rz = (r * zv).sum(0)
-    b_norm = b.norm(dim=0).clamp_min(1e-30)
+    b_norm = b_norm.clamp_min(1e-30)
     for _ in range(max_iter):
         active = r.norm(dim=0) > tol * b_norm
         if not bool(active.any()):
             break
-        hp = matvec(p)
+        ap = a_entries(p)
+        hp = g_reg @ p - a_t_entries(ap * free_f)
         curvature = (p * hp).sum(0)
         # Converged columns take no step (their rz may be 0: avoid 0 / 0).
         step = torch.where(active, rz / torch.where(active, curvature, 1.0), 0.0)
         x = x + step * p
+        ax = ax + step.to(ax.dtype)[entry_unit] * ap
         r = r - step * hp
         zv = torch.cholesky_solve(r, chol)
         rz_new = (r * zv).sum(0)
         beta = torch.where(active, rz_new / torch.where(active, rz, 1.0), 0.0)
         p = zv + beta * p
         rz = rz_new
-    return x
+    return x, ax
 
 
 def _principal_axes(phi: torch.Tensor, k: int, max_samples: int = 8192, n_power_iter: int = 2) -> torch.Tensor:
