@@ -79,6 +79,12 @@ def _check_values(arr: np.ndarray, original, name: str, *, allow_nan: bool, max_
     ``arr`` is the float32 (or float64) conversion of ``original``: an inf in ``arr`` where ``original`` is finite
     is an overflow of the conversion and is reported as such, not as an inf of the user's.
     """
+    if arr.size:
+        # Fast path (the usual case): two reductions, no full-size temporaries. NaN and inf show in them.
+        lo, hi = float(arr.min()), float(arr.max())
+        if np.isfinite(lo) and np.isfinite(hi):
+            _check_magnitude(max(-lo, hi), name, max_magnitude)
+            return
     finite = np.isfinite(arr)
     if not finite.all():
         nan = np.isnan(arr)
@@ -100,7 +106,11 @@ def _check_values(arr: np.ndarray, original, name: str, *, allow_nan: bool, max_
     else:
         largest_of = np.max
     if max_magnitude is not None and arr.size and not np.isnan(arr).all():
-        largest = float(largest_of(np.abs(arr)))
+        _check_magnitude(float(largest_of(np.abs(arr))), name, max_magnitude)
+
+
+def _check_magnitude(largest: float, name: str, max_magnitude: float | None) -> None:
+    if max_magnitude is not None:
         if largest > FLOAT32_MAX:
             raise ValueError(f"{name} has values up to {largest:.3g} in magnitude, beyond the float32 range "
                              f"(|value| > {FLOAT32_MAX:.3g}) of the package's arrays; {_RESCALE_HELP}.")

@@ -145,9 +145,12 @@ def regression_init(
         rows, cols = rows[order], cols[order]
         if saturated is not None:
             lower, upper = _censoring_bounds(z_raw, rates, saturated, rows, cols)
+            # Start the fill from the clipped values (the bound, where one is known): closer than zero.
+            guess = torch.where(torch.isfinite(lower) | torch.isfinite(upper), z_raw[rows, cols], 0.0)
         else:
             lower = torch.full((rows.numel(),), -float("inf"), dtype=z_raw.dtype, device=z_raw.device)
             upper = -lower
+            guess = torch.zeros_like(lower)
     del saturated
     # Regressors a = [phi(s_{t-1}), u_t], (S, n_reg + n_in), written in place (no intermediate copies).
     # Large networks: regress on the top principal components of the rates (the part of J that the activity
@@ -175,7 +178,7 @@ def regression_init(
     atz = (a.T @ z).to(dt)
     del z, z_raw
     if rows.numel():
-        atz = _fill_missing(a, lower, upper, atz, _cholesky(gram, ridge), rows, cols, n_em_iter, em_tol)
+        atz = _fill_missing(a, lower, upper, guess, atz, _cholesky(gram, ridge), rows, cols, n_em_iter, em_tol)
 
     g_pp, g_pu, g_uu = gram[:n_reg, :n_reg], gram[:n_reg, n_reg:], gram[n_reg:, n_reg:]
     atz_p, atz_u = atz[:n_reg], atz[n_reg:]
@@ -255,7 +258,7 @@ def _censoring_bounds(z, rates, saturated, rows, cols):
     return lower, upper
 
 
-def _fill_missing(a, lower, upper, atz, chol, rows, cols, max_iter, tol):
+def _fill_missing(a, lower, upper, guess, atz, chol, rows, cols, max_iter, tol):
     """A^T Z with the missing targets filled by the regression on the others, within their censoring bounds.
 
     For each unit k with missing targets the fixed point of "fill the missing targets with the fit" is the least
@@ -285,7 +288,8 @@ def _fill_missing(a, lower, upper, atz, chol, rows, cols, max_iter, tol):
     entry_unit = torch.repeat_interleave(torch.arange(len(segments), device=a.device), counts)
     free = torch.ones(rows.numel(), dtype=torch.bool, device=a.device)
     fixed_values = torch.zeros(rows.numel(), dtype=a.dtype, device=a.device)
-    coef = torch.cholesky_solve(atz_k, chol)
+    # Initial guess: the regression with the missing targets at ``guess`` (the solution does not depend on it).
+    coef = torch.cholesky_solve(atz_k + a_t_entries(guess), chol)
     fit = a_entries(coef)
     for _ in range(3):
         # H c = b with H = G - A_M^T diag(free) A_M and b = A^T z + A_M^T (fixed values): b and the residual

@@ -73,7 +73,8 @@ def simulate(
     alpha: float,
     *,
     initial_state: torch.Tensor | None = None,
-    noise: torch.Tensor | None = None,
+    noise_std: float = 0.0,
+    generator: torch.Generator | None = None,
     return_rates: bool = False,
 ):
     """Run the dynamics over a batch of trials and return the states after each update.
@@ -86,8 +87,10 @@ def simulate(
         dt / tau.
     initial_state : Tensor of shape (n_units,) or (n_trials, n_units), optional
         Overrides ``weights.initial_state``.
-    noise : Tensor of shape (n_trials, n_timesteps, n_units), optional
-        Already scaled noise added after each update (not multiplied by sqrt(alpha)).
+    noise_std : float, default=0.0
+        Standard deviation of the Gaussian noise added after each update (not multiplied by sqrt(alpha)).
+    generator : torch.Generator, optional
+        Source of the noise.
     return_rates : bool, default=False
         Also return tanh(states), computed by the simulation loop anyway.
 
@@ -102,10 +105,16 @@ def simulate(
     x = weights.initial_state if initial_state is None else initial_state
     x = x.expand(n_trials, n_units)
     # All input projections in one matmul, scaled by alpha once, computed time-major so that each step of the
-    # recurrence reads a contiguous slice; the noise joins the same drive tensor.
-    drive = torch.matmul(inputs.transpose(0, 1), weights.input_weights * alpha)
-    if noise is not None:
-        drive = drive + noise.transpose(0, 1)
+    # recurrence reads a contiguous slice. The noise is drawn straight into the same drive tensor (one call, no
+    # separate noise tensor) and the projections are added onto it.
+    w_in = weights.input_weights * alpha
+    if noise_std > 0:
+        # In place on the base tensor, not on a view of it (autograd would then copy the gradient around).
+        flat = inputs.new_empty((n_timesteps * n_trials, n_units)).normal_(0.0, noise_std, generator=generator)
+        flat.addmm_(inputs.transpose(0, 1).reshape(n_timesteps * n_trials, inputs.shape[-1]), w_in)
+        drive = flat.view(n_timesteps, n_trials, n_units)
+    else:
+        drive = torch.matmul(inputs.transpose(0, 1), w_in)
     if weights.J is None:
         # Low rank: (phi(x) n) (alpha m / N)^T, never an N x N matrix.
         left, right = weights.n, (weights.m * (alpha / n_units)).t()
@@ -205,14 +214,9 @@ class RNNBase(nn.Module):
         """
         if weights is None:
             weights = self.weights(generator)
-        noise = None
-        if noise_std > 0:
-            # Drawn time-major in one call (the layout simulate works in) and handed over as a (trials, steps) view.
-            shape = (inputs.shape[1], inputs.shape[0], self.n_units)
-            noise = torch.randn(shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
-            noise = noise.mul_(noise_std).transpose(0, 1)
         want_rates = self.output_activation == "tanh"
-        out = simulate(weights, inputs, self.alpha, initial_state=initial_state, noise=noise, return_rates=want_rates)
+        out = simulate(weights, inputs, self.alpha, initial_state=initial_state, noise_std=noise_std,
+                       generator=generator, return_rates=want_rates)
         states, rates = out if want_rates else (out, None)
         outputs = self.read_out(states, weights, rates)
         return (outputs, states) if return_states else outputs

@@ -37,6 +37,19 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
     return nn.functional.mse_loss(pred * mask, target, reduction="sum") / mask.sum().clamp_min(1)
 
 
+def _batch_loss(pred: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None, idx: torch.Tensor):
+    """:func:`masked_mse` of the predictions for trials ``idx`` against their targets.
+
+    Networks simulate time-major, so predictions read straight from the states or rates (identity readout) are
+    a (trials, steps) view of a (steps, trials) tensor; the loss then compares time-major views, gathering the
+    targets in that layout, so that neither the predictions nor their gradient are copied to another layout.
+    """
+    if pred.dim() == 3 and not pred.is_contiguous() and pred.transpose(0, 1).is_contiguous():
+        return masked_mse(pred.transpose(0, 1), targets.transpose(0, 1)[:, idx],
+                          None if mask is None else mask.transpose(0, 1)[:, idx])
+    return masked_mse(pred, targets[idx], None if mask is None else mask[idx])
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Progress reporting
 # ---------------------------------------------------------------------------------------------------------------
@@ -224,7 +237,7 @@ def train(
             for start in range(0, n_train, batch_size):
                 idx = perm[start : start + batch_size]
                 pred = module(inputs[idx], noise_std=config.noise_std, generator=generator)
-                loss = masked_mse(pred, targets[idx], None if mask is None else mask[idx])
+                loss = _batch_loss(pred, targets, mask, idx)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.clip_grad_norm is not None:
