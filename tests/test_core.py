@@ -122,6 +122,23 @@ def test_hand_written_backward_matches_autograd():
         torch.testing.assert_close(by_name[name], exp)
 
 
+def test_simulate_explicit_noise_matches_numpy():
+    """An explicit noise tensor is added after each update, like simulate_rnn's noise (here passed through)."""
+    gen = torch.Generator().manual_seed(2)
+    net = LowRankRNN(10, 1, 10, 2, alpha=0.25, generator=gen, dtype=torch.float64)
+    u = torch.randn(3, 6, 1, generator=gen, dtype=torch.float64)
+    noise = 0.2 * torch.randn(3, 6, 10, generator=gen, dtype=torch.float64)
+    got = core.simulate(net.weights(), u, 0.25, noise=noise).detach().numpy()
+    J = (net.m @ net.n.T).detach().numpy() / 10
+    x = np.broadcast_to(net.initial_state.detach().numpy(), (3, 10))
+    expected = []
+    for t in range(6):
+        x = x + 0.25 * (-x + np.tanh(x) @ J.T + u[:, t].numpy() @ net.input_weights.detach().numpy()) \
+            + noise[:, t].numpy()
+        expected.append(x)
+    np.testing.assert_allclose(got, np.stack(expected, 1), rtol=1e-10, atol=1e-10)
+
+
 def test_noise_is_drawn_from_generator_only():
     net = LowRankRNN(8, 1, 8, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
     u = torch.zeros(2, 5, 1)

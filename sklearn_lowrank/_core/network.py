@@ -75,6 +75,7 @@ def simulate(
     initial_state: torch.Tensor | None = None,
     noise_std: float = 0.0,
     generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
     return_rates: bool = False,
 ):
     """Run the dynamics over a batch of trials and return the states after each update.
@@ -91,6 +92,8 @@ def simulate(
         Standard deviation of the Gaussian noise added after each update (not multiplied by sqrt(alpha)).
     generator : torch.Generator, optional
         Source of the noise.
+    noise : Tensor of shape (n_trials, n_timesteps, n_units), optional
+        Explicit noise added after each update, already scaled (instead of, or on top of, the drawn noise).
     return_rates : bool, default=False
         Also return tanh(states), computed by the simulation loop anyway.
 
@@ -115,6 +118,8 @@ def simulate(
         drive = flat.view(n_timesteps, n_trials, n_units)
     else:
         drive = torch.matmul(inputs.transpose(0, 1), w_in)
+    if noise is not None:
+        drive = drive + noise.transpose(0, 1)
     if weights.J is None:
         # Low rank: (phi(x) n) (alpha m / N)^T, never an N x N matrix.
         left, right = weights.n, (weights.m * (alpha / n_units)).t()
