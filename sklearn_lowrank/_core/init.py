@@ -287,15 +287,14 @@ def _fill_missing(a, lower, upper, guess, atz, chol, rows, cols, max_iter, tol):
     atz_k = atz[:, units]
     entry_unit = torch.repeat_interleave(torch.arange(len(segments), device=a.device), counts)
     free = torch.ones(rows.numel(), dtype=torch.bool, device=a.device)
-    fixed_values = torch.zeros(rows.numel(), dtype=a.dtype, device=a.device)
+    fixed_values = torch.zeros(rows.numel(), dtype=a.dtype, device=a.device)  # zero wherever ``free``
     # Initial guess: the regression with the missing targets at ``guess`` (the solution does not depend on it).
     coef = torch.cholesky_solve(atz_k + a_t_entries(guess), chol)
     fit = a_entries(coef)
     for _ in range(3):
         # H c = b with H = G - A_M^T diag(free) A_M and b = A^T z + A_M^T (fixed values): b and the residual
         # b - H c in one pass, given the tracked fit.
-        fixed_part = torch.where(free, 0.0, fixed_values)
-        both = a_t_entries(torch.stack([torch.where(free, fit, fixed_values), fixed_part], dim=1))
+        both = a_t_entries(torch.stack([torch.where(free, fit, fixed_values), fixed_values], dim=1))
         b = atz_k + both[..., 1]
         residual = atz_k - g_reg @ coef + both[..., 0]
         coef, fit = _pcg(g_reg, a_entries, a_t_entries, free.to(a.dtype), entry_unit, b.norm(dim=0), residual, coef,
