@@ -12,6 +12,7 @@ Usage::
 
     python benchmarks/bench_mixture.py                              # seed 0, N = 512, 2048, 8192, P = 1..4
     python benchmarks/bench_mixture.py --seeds 0 1 2 --units 2048 --components 1 2
+    python benchmarks/bench_mixture.py --context-scale 0.1          # the weak cue of the original module default
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import time
 import warnings
 
 
-def trained_network(seed):
+def trained_network(seed, context_scale):
     from sklearn_lowrank import LowRankRNNRegressor
     from sklearn_lowrank.datasets import make_context_dependent_task
 
-    X, y, _ = make_context_dependent_task(n_trials=256, random_state=0)
+    X, y, _ = make_context_dependent_task(n_trials=256, context_scale=context_scale, random_state=0)
     net = LowRankRNNRegressor(1, n_units=512, readout="linear", output_activation="tanh", noise_std=0.05,
                               train_initial_state=False, max_iter=100, learning_rate_init=0.03,
                               n_iter_no_change=1000, random_state=seed)
@@ -41,6 +42,8 @@ def main(argv=None):
     parser.add_argument("--units", type=int, nargs="*", default=[512, 2048, 8192], help="sizes of sampled networks")
     parser.add_argument("--components", type=int, nargs="*", default=[1, 2, 3, 4])
     parser.add_argument("--networks", type=int, default=5, help="sampled networks per (P, N)")
+    parser.add_argument("--context-scale", type=float, default=0.5,
+                        help="amplitude of the context cue (0.5: the published networks and the task's default)")
     args = parser.parse_args(argv)
 
     from sklearn_lowrank import GaussianMixtureRNN, resampling_scores
@@ -48,12 +51,12 @@ def main(argv=None):
     from sklearn_lowrank.meanfield import mean_field_trajectories
     from sklearn_lowrank.metrics import decision_accuracy
 
-    X_test, y_test, _ = make_context_dependent_task(n_trials=400, random_state=1)
+    X_test, y_test, _ = make_context_dependent_task(n_trials=400, context_scale=args.context_scale, random_state=1)
     w = sys.stdout.write
     w(f"{'seed':>5}{'trained':>9}{'N':>7}" + "".join(f"{'P=' + str(p):>15}" for p in args.components) + "\n")
     for seed in args.seeds:
         start = time.perf_counter()
-        net = trained_network(seed)
+        net = trained_network(seed, args.context_scale)
         accuracy = decision_accuracy(y_test, net.predict(X_test))
         for n_units in args.units:
             res = resampling_scores(net, X_test, y_test, args.components, n_networks=args.networks,

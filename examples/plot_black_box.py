@@ -52,9 +52,10 @@ warnings.simplefilter("ignore")  # short trainings stop at max_iter by design
 # %%
 # A full-rank network learns the task
 # -----------------------------------
-# Time steps of 50 ms with tau = 100 ms (alpha = 0.5). The inputs are stronger than in the paper (coherence scale
-# 0.3, cue 0.5 instead of 0.1): with weak inputs the random initial connectivity of the full-rank network
-# (gain 0.5) drives a larger share of its activity and a rank-1 description becomes poorer.
+# Time steps of 50 ms with tau = 100 ms (alpha = 0.5). The sensory inputs are stronger than in the paper
+# (coherence scale 0.3 instead of 0.1; the context cue is the published networks' 0.5): with weak inputs the
+# random initial connectivity of the full-rank network (gain 0.5) drives a larger share of its activity and a
+# rank-1 description becomes poorer.
 TASK = {"dt": 50.0, "coherence_scale": 0.3, "context_scale": 0.5}
 X, y, cond = make_context_dependent_task(n_trials=128, random_state=0, **TASK)
 X_test, y_test, cond_test = make_context_dependent_task(n_trials=400, random_state=1, **TASK)

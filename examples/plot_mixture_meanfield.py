@@ -36,8 +36,9 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)
 # Training the mixture
 # --------------------
 # Networks of 512 units are resampled from the mixture at every step of training (60 epochs).
-X, y, _ = make_context_dependent_task(n_trials=256, random_state=0)
-X_test, y_test, cond = make_context_dependent_task(n_trials=200, random_state=1)
+CUE = 0.5  # amplitude of the context cue (the task's default, as for the published networks)
+X, y, _ = make_context_dependent_task(n_trials=256, context_scale=CUE, random_state=0)
+X_test, y_test, cond = make_context_dependent_task(n_trials=200, context_scale=CUE, random_state=1)
 start = time.perf_counter()
 mix = GaussianMixtureRNN(n_components=2, rank=1, n_units=512, noise_std=0.05, max_iter=60, learning_rate_init=0.03,
                          n_iter_no_change=1000, random_state=0).fit(X, y)
@@ -71,21 +72,20 @@ axes[0].set_ylabel(r"$\kappa$")
 # %%
 # The sampled networks approach the mean field as N grows (finite-size fluctuations shrink as
 # :math:`1/\sqrt{N}`):
-sizes = [256, 1024, 4096]
+sizes = [256, 1024, 4096, 16384]
 X_few = X_test[:40]
 mf_few = meanfield.mean_field_trajectories(mix, X_few)
 errors = [[np.sqrt(np.mean((meanfield.simulate_latents(mix, X_few, n_units=n, random_state=s) - mf_few) ** 2))
-           for s in range(3)] for n in sizes]
+           for s in range(8)] for n in sizes]
 for n, e in zip(sizes, errors):
-    print(f"N = {n:>4}: RMS distance to the mean field {np.mean(e):.3f}")
+    print(f"N = {n:>5}: RMS distance to the mean field {np.mean(e):.3f}")
 
 # %%
 # How the context gates the inputs
 # --------------------------------
 # The effective couplings at :math:`\kappa = 0` under each context cue: the gain of each population and the
 # coupling :math:`\tilde\sigma_{n I_k}` of each sensory input to the latent variable.
-cue = 0.1  # the context cue amplitude of the task
-contexts = {"context 1": [0, 0, cue, 0], "context 2": [0, 0, 0, cue]}
+contexts = {"context 1": [0, 0, CUE, 0], "context 2": [0, 0, 0, CUE]}
 couplings = {name: meanfield.effective_couplings(mix, kappa=[0.0], inputs=u) for name, u in contexts.items()}
 for name, c in couplings.items():
     print(f"{name}: population gains {np.round(c.gain, 3)}, sigma_nI1 = {choice_sign * c.sigma_nI[0, 0]:.3f}, "
@@ -101,9 +101,10 @@ axes[0].legend(frameon=False)
 axes[0].set_title("effective input couplings")
 
 # %%
-# Near :math:`\kappa = 0` and without stimulus, the cue of context 1 raises the gain of the first population and
-# makes stimulus 1 the dominant input; the cue of context 2 raises the gain of the second population and shifts
-# the balance towards stimulus 2. (These couplings are linearisations at one state: with strong stimuli the
+# Near :math:`\kappa = 0` and without stimulus, the cue of context 1 saturates one population (its gain drops
+# well below 1) and leaves the other near full gain: stimulus 1 drives the latent variable and stimulus 2 is all
+# but disconnected. The cue of context 2 does the reverse. This is the gating mechanism of Dubreuil, Valente et
+# al. (2022), here read off a trained mixture. (These couplings are linearisations at one state: with strong stimuli the
 # gains change too, and :func:`~sklearn_lowrank.meanfield.mean_field_trajectories` integrates the full equations.)
 #
 # The flow of the latent variable

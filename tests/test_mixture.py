@@ -365,15 +365,17 @@ def _fit_rank1_with_zero_initial_state(X, y):
 
 def test_resampling_needs_two_populations_on_context_task(cdm_data):
     """Acceptance: networks resampled from a 1-population mixture of a trained rank-1 network's loadings perform
-    clearly worse than from a 2-population mixture (measured: 0.740 +- 0.004 vs 0.835 +- 0.060 at N = 2048; more
-    seeds and sizes: benchmarks/bench_mixture.py)."""
+    clearly worse than from a 2-population mixture, at the published levels (about 0.72-0.78 vs 0.90-0.97;
+    measured here: 0.751 +- 0.009 vs 0.947 +- 0.013 at N = 2048; more seeds and sizes, and the mean-field
+    accuracies: benchmarks/bench_mixture.py). The task's context cue of 0.5 is the published networks'; with a cue
+    of 0.1 two Gaussians describe the trained loadings less well (about 0.85, see make_context_dependent_task)."""
     X, y, X_test, y_test = cdm_data
     net = _fit_rank1_with_zero_initial_state(X, y)
     assert decision_accuracy(y_test, net.predict(X_test)) >= 0.95
     res = resampling_scores(net, X_test, y_test, [1, 2], n_networks=5, n_units=2048, scoring="accuracy",
                             n_init=5, random_state=0)
-    assert res.mean[0] <= 0.8, res.mean
-    assert res.mean[1] - res.mean[0] >= 0.05, res.mean
+    assert 0.65 <= res.mean[0] <= 0.8, res.mean  # one population: the network's structure is lost
+    assert res.mean[1] >= 0.9, res.mean  # two populations: the computation is recovered
 
 
 def test_from_network_keeps_the_more_likely_of_two_em_starts():

@@ -94,7 +94,7 @@ def test_context_task_timing_in_steps():
     cue = X[:, :, 2:]
     assert np.all(cue[:, :5] == 0) and np.all(cue[:, 67:] == 0)
     for i, ctx in enumerate(cond["context"]):
-        np.testing.assert_allclose(cue[i, 5:67, ctx - 1], 0.1)
+        np.testing.assert_allclose(cue[i, 5:67, ctx - 1], 0.5)
         assert np.all(cue[i, :, 2 - ctx] == 0)
 
 
