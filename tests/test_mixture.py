@@ -339,7 +339,8 @@ def cdm_data():
 
 
 def test_mixture_trained_on_context_task_generalises_to_fresh_networks(cdm_data):
-    """Acceptance: P=2, rank 1 reaches >= 0.9 accuracy on 5 freshly sampled networks of 512 units."""
+    """Acceptance: P=2, rank 1 reaches >= 0.9 accuracy on 5 freshly sampled networks of 512 units (measured:
+    0.998, 1.000, 0.983, 0.988, 0.963; other seeds: benchmarks/bench_mixture.py --direct)."""
     X, y, X_test, y_test = cdm_data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
