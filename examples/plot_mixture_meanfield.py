@@ -104,8 +104,9 @@ axes[0].set_title("effective input couplings")
 # Near :math:`\kappa = 0` and without stimulus, the cue of context 1 saturates one population (its gain drops
 # well below 1) and leaves the other near full gain: stimulus 1 drives the latent variable and stimulus 2 is all
 # but disconnected. The cue of context 2 does the reverse. This is the gating mechanism of Dubreuil, Valente et
-# al. (2022), here read off a trained mixture. (These couplings are linearisations at one state: with strong stimuli the
-# gains change too, and :func:`~sklearn_lowrank.meanfield.mean_field_trajectories` integrates the full equations.)
+# al. (2022), here read off a trained mixture. (These couplings are linearisations at one state: with strong
+# stimuli the gains change too, and :func:`~sklearn_lowrank.meanfield.mean_field_trajectories` integrates the full
+# equations.)
 #
 # The flow of the latent variable
 # -------------------------------
