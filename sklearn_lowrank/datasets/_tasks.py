@@ -160,8 +160,9 @@ def make_context_dependent_task(
         Amplitude of the context cue. 0.5 is the value of the published networks (the paper's training script and
         figure notebooks set it; the original module's own default, 0.1, was not used for them). It matters for
         the population analysis: with a cue of 0.1, the rank-1 networks trained on the task are not described by
-        two Gaussian populations (networks resampled from 2-component mixtures of their loadings score about
-        0.85, not 0.90-0.97; ``benchmarks/bench_mixture.py --context-scale 0.1``).
+        two Gaussian populations (networks resampled from 2-component mixtures of their loadings score 0.75-0.86
+        at N = 2048 and 0.85-0.89 in the mean field, not the published 0.90-0.97; with 0.5: 0.91-0.95 and
+        0.92-0.97; ``benchmarks/bench_mixture.py``, five training seeds).
     input_noise_std : float, default=0.1
         Standard deviation of the Gaussian noise added to both sensory channels at every step.
     n_repeats : int, default=1
