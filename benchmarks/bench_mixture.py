@@ -29,11 +29,9 @@ import time
 import warnings
 
 
-def trained_network(seed, context_scale):
+def trained_network(seed, X, y):
     from sklearn_lowrank import LowRankRNNRegressor
-    from sklearn_lowrank.datasets import make_context_dependent_task
 
-    X, y, _ = make_context_dependent_task(n_trials=256, context_scale=context_scale, random_state=0)
     net = LowRankRNNRegressor(1, n_units=512, readout="linear", output_activation="tanh", noise_std=0.05,
                               train_initial_state=False, max_iter=100, learning_rate_init=0.03,
                               n_iter_no_change=1000, random_state=seed)
@@ -42,11 +40,9 @@ def trained_network(seed, context_scale):
         return net.fit(X, y)
 
 
-def trained_mixture(seed, context_scale):
+def trained_mixture(seed, X, y):
     from sklearn_lowrank import GaussianMixtureRNN
-    from sklearn_lowrank.datasets import make_context_dependent_task
 
-    X, y, _ = make_context_dependent_task(n_trials=256, context_scale=context_scale, random_state=0)
     mix = GaussianMixtureRNN(2, rank=1, n_units=512, noise_std=0.05, max_iter=60, learning_rate_init=0.03,
                              n_iter_no_change=1000, random_state=seed)
     with warnings.catch_warnings():
@@ -54,7 +50,7 @@ def trained_mixture(seed, context_scale):
         return mix.fit(X, y)
 
 
-def direct(args, X_test, y_test):
+def direct(args, X, y, X_test, y_test):
     import numpy as np
 
     from sklearn_lowrank.meanfield import mean_field_trajectories, simulate_latents
@@ -66,7 +62,7 @@ def direct(args, X_test, y_test):
     X_few = X_test[:40]
     for seed in args.seeds:
         start = time.perf_counter()
-        mix = trained_mixture(seed, args.context_scale)
+        mix = trained_mixture(seed, X, y)
         acc = [decision_accuracy(y_test, mix.sample_network(512, random_state=s).predict(X_test)) for s in range(5)]
         mf = mean_field_trajectories(mix, X_few)
         sst = ((mf - mf.mean(axis=(0, 1))) ** 2).sum()
@@ -97,14 +93,15 @@ def main(argv=None):
     from sklearn_lowrank.meanfield import mean_field_trajectories
     from sklearn_lowrank.metrics import decision_accuracy
 
+    X, y, _ = make_context_dependent_task(n_trials=256, context_scale=args.context_scale, random_state=0)
     X_test, y_test, _ = make_context_dependent_task(n_trials=400, context_scale=args.context_scale, random_state=1)
     if args.direct:
-        return direct(args, X_test, y_test)
+        return direct(args, X, y, X_test, y_test)
     w = sys.stdout.write
     w(f"{'seed':>5}{'trained':>9}{'N':>7}" + "".join(f"{'P=' + str(p):>15}" for p in args.components) + "\n")
     for seed in args.seeds:
         start = time.perf_counter()
-        net = trained_network(seed, args.context_scale)
+        net = trained_network(seed, X, y)
         accuracy = decision_accuracy(y_test, net.predict(X_test))
         for n_units in args.units:
             res = resampling_scores(net, X_test, y_test, args.components, n_networks=args.networks,

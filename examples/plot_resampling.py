@@ -56,11 +56,9 @@ print(f"trained in {time.perf_counter() - start:.0f} s; held-out accuracy {train
 candidates = [1, 2, 3]
 res = resampling_scores(net, X_test, y_test, candidates, n_networks=5, n_units=2048, scoring="accuracy",
                         n_init=5, random_state=0)
-mean_field = []
-for p in candidates:
-    mix, _ = GaussianMixtureRNN.from_network(net, n_components=p, n_init=5, random_state=0)
-    _, outputs = mean_field_trajectories(mix, X_test, return_outputs=True)
-    mean_field.append(decision_accuracy(y_test, outputs))
+fits = {p: GaussianMixtureRNN.from_network(net, n_components=p, n_init=5, random_state=0) for p in candidates}
+mean_field = [decision_accuracy(y_test, mean_field_trajectories(fits[p][0], X_test, return_outputs=True)[1])
+              for p in candidates]
 for p, m, s, mf in zip(candidates, res.mean, res.std, mean_field):
     print(f"P = {p}: resampled networks {m:.3f} +- {s:.3f}, mean field {mf:.3f}")
 
@@ -89,7 +87,7 @@ ax.legend(frameon=False, fontsize=7, loc="lower right")
 # dynamics in that context (the Gaussian-mixture example shows it in the mean field). Within each population the
 # loadings are one Gaussian cloud, so two components suffice; a single Gaussian cannot represent "large I3 or
 # large I4, never both".
-_, labels = GaussianMixtureRNN.from_network(net, n_components=2, n_init=5, random_state=0)
+_, labels = fits[2]  # the 2-component mixture fitted above
 vectors, names = connectivity_vectors(net)
 keep = [names.index(name) for name in ("m1", "n1", "I1", "I3", "I4")]
 axes = plot_loadings(vectors[:, keep], labels, names=[names[k] for k in keep])
