@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._core.start import canonicalize_
 from ._core.training import TrainingConfig, train
+from ._utils import _seed_from
 from ._validation import (
     MAX_MAGNITUDE,
     _check_values,
@@ -45,16 +46,6 @@ def _resolve_device(device) -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} but MPS is not available on this machine; use device='cpu'.")
     return dev
-
-
-def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A detached CPU numpy copy of a tensor (fitted attributes never share memory with the module)."""
-    return tensor.detach().cpu().numpy().copy()
-
-
-def _seed_from(random_state) -> int:
-    """A torch seed drawn from a numpy RandomState: an int random_state gives the same seed every time."""
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
 class BaseRNNEstimator(RegressorMixin, BaseEstimator):

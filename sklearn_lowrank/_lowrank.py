@@ -10,9 +10,10 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseRNNEstimator, _to_numpy
+from ._base import BaseRNNEstimator
 from ._core.network import FullRankRNN, LowRankRNN
 from ._core.start import canonical_factors, data_driven_start
+from ._utils import _to_numpy
 
 __all__ = ["LowRankRNNRegressor", "canonical_loadings"]
 

@@ -47,8 +47,8 @@ from scipy.special import ndtr
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _seed_from
 from ._core.network import simulate
+from ._utils import _seed_from
 
 __all__ = ["effective_couplings", "mean_field_trajectories", "mean_field_flow", "simulate_latents"]
 

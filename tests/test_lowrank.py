@@ -17,7 +17,8 @@ from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_lowrank import LowRankRNNRegressor, one_standard_error_rule
 from sklearn_lowrank.datasets import make_low_rank_teacher, simulate_rnn
-from sklearn_lowrank.metrics import connectivity_cosine, effective_connectivity, r2_score_trials
+from sklearn_lowrank.inspection import effective_connectivity
+from sklearn_lowrank.metrics import connectivity_cosine, r2_score_trials
 
 N_TRAIN = 200
 

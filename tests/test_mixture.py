@@ -20,7 +20,8 @@ from sklearn_lowrank import (
 )
 from sklearn_lowrank._core.mixture import MixtureLowRankRNN, population_labels, population_sizes
 from sklearn_lowrank._core.network import NetworkWeights
-from sklearn_lowrank._mixture import _cholesky_safe, _fitted_lowrank, _network_loadings
+from sklearn_lowrank._loadings import cholesky_safe, network_loadings
+from sklearn_lowrank._mixture import _fitted_lowrank
 from sklearn_lowrank.datasets import make_context_dependent_task
 from sklearn_lowrank.metrics import decision_accuracy
 
@@ -143,7 +144,7 @@ def test_cholesky_safe_never_nan_where_eigh_sqrt_did():
     vals, vecs = np.linalg.eigh(singular)
     with np.errstate(invalid="ignore"):
         assert np.isnan(vecs * np.sqrt(vals)).any()  # the original factorisation
-    L = _cholesky_safe(singular[None], 0.0)[0]
+    L = cholesky_safe(singular[None], 0.0)[0]
     assert np.isfinite(L).all() and np.all(np.diag(L) > 0)
     np.testing.assert_allclose(L @ L.T, singular, atol=1e-6)
     # a sampled network from such a mixture is finite
@@ -172,7 +173,7 @@ def test_from_network_keeps_means_and_recovers_clusters():
     net, truth = _clustered_network()
     mix, labels = GaussianMixtureRNN.from_network(net, n_components=2, random_state=0)
     assert adjusted_rand_score(truth, labels) == 1.0
-    V = _network_loadings(net)
+    V = network_loadings(net)
     for p in range(2):
         np.testing.assert_allclose(mix.means_[p], V[labels == p].mean(0), atol=1e-4)
     assert np.abs(mix.means_).min() > 0.5  # the means are not dropped
@@ -386,13 +387,13 @@ def test_from_network_keeps_the_more_likely_of_two_em_starts():
     log-likelihood per unit -6.37 with the default start) our fit reaches -4.68."""
     from sklearn.mixture import GaussianMixture
 
-    from sklearn_lowrank._mixture import _fit_loadings_mixture
+    from sklearn_lowrank._loadings import fit_loadings_mixture
 
     rng = np.random.default_rng(27)
     c1 = np.array([[1, 0.9, 0, 0], [0.9, 1, 0, 0], [0, 0, 0.05, 0], [0, 0, 0, 4]])
     c2 = np.array([[1, -0.9, 0, 0], [-0.9, 1, 0, 0], [0, 0, 4, 0], [0, 0, 0, 0.05]])
     V = np.concatenate([rng.multivariate_normal(np.zeros(4), c1, 120), rng.multivariate_normal(np.zeros(4), c2, 120)])
-    ours = _fit_loadings_mixture(V, 2, "full", 1e-6, 1, 27)
+    ours = fit_loadings_mixture(V, 2, "full", 1e-6, 1, 27)
     default = GaussianMixture(2, reg_covar=1e-6, random_state=27).fit(V)
     assert default.score(V) < ours.score(V) - 1.0  # the default start is stuck; the symmetric start is not
     truth = np.repeat([0, 1], 120)
