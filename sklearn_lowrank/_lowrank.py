@@ -91,8 +91,8 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     alpha : float in (0, 1], default=0.2
         Time step over time constant, dt / tau.
     noise_std : float >= 0, default=0.0
-        Standard deviation of the recurrent noise during training (never at predict time). As in the original
-        code the noise is not scaled by sqrt(alpha).
+        Standard deviation of the recurrent noise during training (never at predict time); the noise added at
+        each step is not scaled by sqrt(alpha).
     init : {"auto", "random"}, default="auto"
         "auto": with an identity readout, initialise from a one-step regression of the observed states (see
         Notes), else at random; the regression's network is kept only if it predicts the training trials better

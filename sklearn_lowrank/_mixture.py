@@ -382,7 +382,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         """Fit a mixture of Gaussians to the per-unit loadings of a fitted low-rank network.
 
         scikit-learn's :class:`~sklearn.mixture.GaussianMixture` is fitted to the rows (m_i, n_i, I_i, w_i) of
-        the network's loadings (canonical m, n), keeping the means (the original code dropped them) and
+        the network's loadings (canonical m, n), keeping the means and
         factorising the covariances safely (``reg_covar`` on the diagonal, eigenvalues clipped should rounding
         make one negative: never NaN).
 

@@ -18,7 +18,7 @@ from sklearn_lowrank import (
     resampling_scores,
     select_n_components_bic,
 )
-from sklearn_lowrank._core.mixture import MixtureLowRankRNN, population_labels, population_sizes
+from sklearn_lowrank._core.mixture import MixtureLowRankRNN, population_sizes, unit_populations
 from sklearn_lowrank._core.network import NetworkWeights
 from sklearn_lowrank._loadings import cholesky_safe, network_loadings
 from sklearn_lowrank._mixture import _fitted_lowrank
@@ -71,7 +71,7 @@ def test_population_sizes_cover_every_unit(weights, n_units):
     assert int(sizes.sum()) == n_units
     exact = w.numpy() * n_units
     assert np.all((sizes.numpy() == np.floor(exact)) | (sizes.numpy() == np.ceil(exact)))
-    labels = population_labels(w, n_units)
+    labels = unit_populations(w, n_units)
     assert labels.shape == (n_units,) and np.bincount(labels.numpy(), minlength=len(weights)).tolist() == \
         sizes.tolist()
 
@@ -340,8 +340,8 @@ def cdm_data():
 
 
 def test_mixture_trained_on_context_task_generalises_to_fresh_networks(cdm_data):
-    """Acceptance: P=2, rank 1 reaches >= 0.9 accuracy on 5 freshly sampled networks of 512 units (measured:
-    0.998, 1.000, 0.983, 0.988, 0.963; other seeds: benchmarks/bench_mixture.py --direct)."""
+    """Acceptance: P=2, rank 1 reaches >= 0.9 accuracy on 5 freshly sampled networks of 512 units (other training
+    seeds: benchmarks/bench_mixture.py --direct)."""
     X, y, X_test, y_test = cdm_data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -367,10 +367,9 @@ def _fit_rank1_with_zero_initial_state(X, y):
 
 def test_resampling_needs_two_populations_on_context_task(cdm_data):
     """Acceptance: networks resampled from a 1-population mixture of a trained rank-1 network's loadings perform
-    clearly worse than from a 2-population mixture, at the published levels (about 0.72-0.78 vs 0.90-0.97;
-    measured here: 0.751 +- 0.009 vs 0.947 +- 0.013 at N = 2048; more seeds and sizes, and the mean-field
-    accuracies: benchmarks/bench_mixture.py). The task's context cue of 0.5 is the published networks'; with a cue
-    of 0.1 two Gaussians describe the trained loadings less well (0.75-0.86, see make_context_dependent_task)."""
+    clearly worse than from a 2-population mixture, at the published levels (about 0.72-0.78 vs 0.90-0.97; more
+    seeds and sizes, and the mean-field accuracies: benchmarks/bench_mixture.py). The task uses the published
+    networks' context cue of 0.5."""
     X, y, X_test, y_test = cdm_data
     net = _fit_rank1_with_zero_initial_state(X, y)
     assert decision_accuracy(y_test, net.predict(X_test)) >= 0.95
@@ -383,8 +382,9 @@ def test_resampling_needs_two_populations_on_context_task(cdm_data):
 def test_from_network_keeps_the_more_likely_of_two_em_starts():
     """from_network also runs EM from the zero-mean fit of the sign-symmetrised loadings and keeps the fit with
     the higher likelihood. Populations that differ in covariance, not mean (gated populations of task networks),
-    can trap scikit-learn's default start in a poor optimum: on this data (seed found by a search, measured
-    log-likelihood per unit -6.37 with the default start) our fit reaches -4.68."""
+    can trap scikit-learn's default start in a poor optimum; this data set (two zero-mean populations with
+    opposite correlations and swapped variances) is one such case, where the default start ends at least one
+    nat per unit below the symmetric start."""
     from sklearn.mixture import GaussianMixture
 
     from sklearn_lowrank._loadings import fit_loadings_mixture

@@ -7,8 +7,8 @@ Every generator is a pure function of its parameters and ``random_state``. It re
   elsewhere (our "not scored" convention, left out of the loss by the estimators);
 - ``conditions``: a dict of arrays of shape (n_trials,) describing each trial (coherences, context, choice ...).
 
-Durations are given in ms and turned into steps of ``dt`` ms with ``floor(duration / dt)``, as in the original
-code of Dubreuil, Valente et al. (2022); a response window always keeps at least one step. Networks simulating
+Durations are given in ms and turned into steps of ``dt`` ms with ``floor(duration / dt)``, the convention of
+Dubreuil, Valente et al. (2022); a response window always keeps at least one step. Networks simulating
 these tasks use ``alpha = dt / tau`` (``tau = 100`` ms in the papers, so ``alpha = 0.2`` at ``dt = 20`` ms).
 """
 
@@ -45,7 +45,7 @@ def _check_non_negative(value, name: str) -> float:
 
 
 def _steps(duration: float, dt: float, name: str, *, minimum: int = 0) -> int:
-    """Number of steps of a period: floor(duration / dt) (as the original code), at least ``minimum``."""
+    """Number of steps of a period: floor(duration / dt), at least ``minimum``."""
     duration = _check_non_negative(duration, name)
     n = int(math.floor(duration / dt + 1e-9))
     return max(n, minimum)
@@ -133,7 +133,7 @@ def make_context_dependent_task(
 
     Periods, in order: fixation (no input but noise), context only (context cue), stimulus (context cue and
     coherences), delay (context cue), decision (no cue; the target is scored). The context cue is on from the end
-    of fixation to the start of the decision period, as in the original code.
+    of fixation to the start of the decision period.
 
     Parameters
     ----------
@@ -151,18 +151,16 @@ def make_context_dependent_task(
     delay_duration : float, default=100.0
         ms (5 steps).
     decision_duration : float, default=20.0
-        ms of response window (1 step at dt = 20, as in the original code; at least one step at any dt).
+        ms of response window (1 step at dt = 20; at least one step at any dt).
     coherences : sequence of float, default=(-4, -2, -1, 1, 2, 4)
         Signed coherence levels of both channels.
     coherence_scale : float, default=0.1
         Input amplitude per unit of coherence.
     context_scale : float, default=0.5
-        Amplitude of the context cue. 0.5 is the value of the published networks (the paper's training script and
-        figure notebooks set it; the original module's own default, 0.1, was not used for them). It matters for
-        the population analysis: with a cue of 0.1, the rank-1 networks trained on the task are not described by
-        two Gaussian populations (networks resampled from 2-component mixtures of their loadings score 0.75-0.86
-        at N = 2048 and 0.85-0.89 in the mean field, not the published 0.90-0.97; with 0.5: 0.91-0.95 and
-        0.92-0.97; ``benchmarks/bench_mixture.py``, five training seeds).
+        Amplitude of the context cue, the value of the published networks (Dubreuil, Valente et al. 2022). It
+        matters for the population analysis: with a much weaker cue, rank-1 networks trained on the task tend to
+        solve it without the two gated populations, and networks resampled from two Gaussians of their loadings
+        perform worse (``benchmarks/bench_mixture.py --context-scale`` measures both).
     input_noise_std : float, default=0.1
         Standard deviation of the Gaussian noise added to both sensory channels at every step.
     n_repeats : int, default=1
