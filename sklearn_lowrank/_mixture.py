@@ -85,6 +85,12 @@ def _check_weights(weights, n_components: int) -> np.ndarray:
     return w / w.sum()
 
 
+def _check_population_count(n_components: int, n_units: int) -> None:
+    if n_components > n_units:
+        raise ValueError(f"n_components={n_components} exceeds n_units={n_units}; every population needs units: "
+                         "raise n_units or lower n_components.")
+
+
 def _network_loadings(estimator) -> np.ndarray:
     """Per-unit loadings (m, n, I, w) of a fitted linear-readout LowRankRNNRegressor, shape (n_units, d)."""
     check_is_fitted(estimator, "module_")
@@ -189,7 +195,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         between populations).
     max_iter, batch_size, learning_rate_init, tol, n_iter_no_change
         As in :class:`LowRankRNNRegressor` (the same training loop).
-    early_stopping, validation_fraction, clip_grad_norm, device, verbose, warm_start
+    early_stopping, validation_fraction, clip_grad_norm, device, n_threads, verbose, warm_start
         As in :class:`LowRankRNNRegressor`.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the draws during training and the network used by :meth:`predict`; an int
@@ -279,6 +285,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         validation_fraction=0.1,
         clip_grad_norm=1.0,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -301,16 +308,15 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         self.validation_fraction = validation_fraction
         self.clip_grad_norm = clip_grad_norm
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
 
     # -- hooks -----------------------------------------------------------------------------------------------
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
-        _check_weights(self.weights, self.n_components)
-        if self.n_components > self.n_units:
-            raise ValueError(f"n_components={self.n_components} exceeds n_units={self.n_units}; every "
-                             "population needs units: raise n_units or lower n_components.")
+        # The proportions are checked where the module is built from them (_build_module), once.
+        _check_population_count(self.n_components, self.n_units)
         if self.rank > self.n_units:
             raise ValueError(f"rank={self.rank} exceeds n_units={self.n_units}; choose rank <= n_units (J = m n^T / N "
                              "has rank at most N).")
@@ -451,8 +457,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
             raise ValueError("covariance_type='diag' but covariances has off-diagonal entries; pass diagonal "
                              "matrices or covariance_type='full'.")
         pi = _check_weights(mix.weights, P)
-        if P > mix.n_units:
-            raise ValueError(f"n_components={P} exceeds n_units={mix.n_units}; raise n_units.")
+        _check_population_count(P, mix.n_units)
         bias = np.zeros(n_outputs) if readout_bias is None else np.asarray(readout_bias, float).ravel()
         if bias.shape != (n_outputs,):
             raise ValueError(f"readout_bias must have shape ({n_outputs},); got {bias.shape}.")
