@@ -264,7 +264,9 @@ def test_pandas_dataframe_as_2d_X(estimator, make_trials):
         # No "non-writable array" warning from torch, and no 2D-shape warning: a DataFrame's rows are trials.
         warnings.simplefilter("error", UserWarning)
         warnings.filterwarnings("ignore", message=".*reached max_iter")
-        est, pred = _same_fit(estimator, df, pd.DataFrame(y2), X2[:, None], y2[:, None])
+        est, pred = _fit_predict(estimator, df, pd.DataFrame(y2))
+    _, ref = _fit_predict(estimator, X2[:, None], y2[:, None])  # the explicit one-step trials
+    np.testing.assert_array_equal(pred, ref[:, 0])
     assert pred.shape == (N_TRIALS, N_FEATURES)
     assert list(est.feature_names_in_) == ["stim", "context"]
     np.testing.assert_array_equal(est.predict(df), pred)
