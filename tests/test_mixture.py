@@ -9,7 +9,6 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_lowrank import (
     GaussianMixtureRNN,
@@ -282,19 +281,7 @@ def test_warm_start_continues(toy_mixture):
     assert len(warm.loss_curve_) == 6 and not np.array_equal(first, warm.means_)
 
 
-_EXPECTED_FAILED_CHECKS = {
-    "check_regressor_multioutput": "predictions are float32, the dtype of every tensor of the package (DESIGN.md)",
-    "check_regressors_train": (
-        "a mixture has O(1) parameters and predicts with one sampled network of n_units units: a few epochs on "
-        "the check's 2D toy regression do not reach R^2 > 0.5; training is tested on tasks below"
-    ),
-}
-
-
-@parametrize_with_checks([GaussianMixtureRNN(n_units=16, max_iter=5, random_state=0)],
-                         expected_failed_checks=lambda est: _EXPECTED_FAILED_CHECKS)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+# scikit-learn's estimator checks run from tests/test_common.py.
 
 
 @pytest.mark.parametrize("params,match", [
