@@ -62,7 +62,7 @@ def test_errors_name_the_problem(transformer, trials):
     est = clone(transformer).fit(trials)
     with pytest.raises(ValueError, match="features"):
         est.transform(trials[..., :3])
-    with pytest.raises(ValueError, match="2D array .* or a 3D array"):
+    with pytest.raises(ValueError, match="must be a 2D or 3D array"):
         est.transform(trials[0, 0])
     bad = trials.copy()
     bad[0, 0, 0] = np.inf
