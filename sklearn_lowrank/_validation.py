@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 import numpy as np
+import sklearn
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
@@ -261,7 +264,7 @@ def _y_array(y, X_shape: tuple, x_ndim: int) -> tuple[np.ndarray, int, float]:
     y = _as_array(y, "y")
     if hasattr(y, "iloc"):
         y = y.to_numpy()
-    ndim = _ndim(y)
+    ndim = len(_shape(y))
     if x_ndim == 2 and ndim not in (1, 2):
         raise ValueError(f"With 2D X, y must be 1D or 2D (n_trials[, n_outputs]); got shape {_shape(y)}.")
     if x_ndim == 3 and ndim != 3:
@@ -286,10 +289,6 @@ def _y_array(y, X_shape: tuple, x_ndim: int) -> tuple[np.ndarray, int, float]:
     return y, ndim, largest
 
 
-def _ndim(data) -> int:
-    return len(_shape(data))
-
-
 def check_score_y(y, X_shape: tuple, x_ndim: int) -> np.ndarray:
     """Validate y for scoring: as for fitting, except that a feature unobserved in these trials is allowed.
 
@@ -311,6 +310,19 @@ def check_score_y(y, X_shape: tuple, x_ndim: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _caller_stacklevel() -> int:
+    """``stacklevel`` pointing a warning at the first frame outside this package and scikit-learn.
+
+    Called from the function that warns: the warning then names the user's line (a fit, a cross-validation call),
+    not a line of the validator, however deep the call path (decorators, meta-estimators).
+    """
+    inside = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(sklearn.__file__)))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _warn_scale(largest: float, name: str) -> None:
     """Values far from the O(1) range of the networks' states: the fit degrades quietly, so say how to rescale."""
     low, high = PLAUSIBLE_SCALE[name]
@@ -325,7 +337,7 @@ def _warn_scale(largest: float, name: str) -> None:
     warnings.warn(
         f"{name} has values up to {largest:.3g} in magnitude, {where}: fits of data on this scale are poor. "
         f"Rescale {name}: divide it by a constant, or z-score it with sklearn_lowrank.preprocessing.{how}.",
-        UserWarning, stacklevel=4)
+        UserWarning, stacklevel=_caller_stacklevel())
 
 
 def _check_output_range(y: np.ndarray, output_range: tuple[float, float]) -> None:
@@ -346,7 +358,8 @@ def _check_output_range(y: np.ndarray, output_range: tuple[float, float]) -> Non
            "output_activation='identity' (e.g. for z-scored activity).")
     if n_out > OUTSIDE_RANGE_SHARE * n_obs or abs(worst) > hi + OUTSIDE_RANGE_MARGIN * width / 2:
         raise ValueError(f"{message}: the network cannot fit them. {fix}")
-    warnings.warn(f"{message}; they are fitted as saturated rates. {fix}", UserWarning, stacklevel=4)
+    warnings.warn(f"{message}; they are fitted as saturated rates. {fix}", UserWarning,
+                  stacklevel=_caller_stacklevel())
 
 
 def _warn_unobserved(empty: np.ndarray) -> None:
@@ -354,7 +367,7 @@ def _warn_unobserved(empty: np.ndarray) -> None:
         f"Feature(s) {empty.tolist()} of y have no observation in these trials (NaN in every trial and time step), "
         "as in a cross-validation fold without the conditions where a neuron was recorded: their units are fitted "
         "without targets (as hidden units) and their predictions rest on the other neurons. Drop them from y if "
-        "they are never recorded.", UserWarning, stacklevel=4)
+        "they are never recorded.", UserWarning, stacklevel=_caller_stacklevel())
 
 
 def _warn_ambiguous_2d(X_shape: tuple, y_shape: tuple) -> None:
@@ -363,7 +376,7 @@ def _warn_ambiguous_2d(X_shape: tuple, y_shape: tuple) -> None:
         f"recurrence over time. If they are one trial of {X_shape[0]} time steps, pass X[None] and y[None] "
         f"(shapes (1, {X_shape[0]}, {X_shape[1]}) and (1, {y_shape[0]}, {y_shape[1]})); for one-step trials, "
         "pass X[:, None] and y[:, None] (or a DataFrame X, or a 1D y) to silence this warning.",
-        UserWarning, stacklevel=4)
+        UserWarning, stacklevel=_caller_stacklevel())
 
 
 def check_trials_X_y(X, y, *, estimator=None, output_range: tuple[float, float] | None = None,
