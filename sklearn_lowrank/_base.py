@@ -165,7 +165,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
           no recurrence; pass ``X[None], y[None]`` for one trial. One-step trials are unambiguous as 3D arrays
           (``X[:, None], y[:, None]``), with a DataFrame X or with a 1D y, and are then fitted silently.
         - X or y far from the O(1) scale of the networks' states (largest magnitude of X above 1e3, of y above
-          1e2 or below 1e-2): rescale them.
+          1e2 or below 0.1): rescale them.
         - A feature of y with no observation in these trials (a neuron recorded only in conditions that a
           cross-validation fold leaves out): its unit is fitted without targets, as a hidden unit, and still
           predicted.

@@ -124,7 +124,7 @@ def test_device_strings_are_checked_as_the_argument(device, estimator, make_tria
     (lambda X, y: (X * 1e6, y), r"X has values up to \S+ in magnitude, far above the O\(1\) range of the networks' "
                                 r"states \(above 1000\).*Rescale X: .*TrialStandardScaler in a pipeline"),
     (lambda X, y: (X, y * 1e3), r"y has values up to \S+ in magnitude, far above .*TransformedTargetRegressor"),
-    (lambda X, y: (X, y * 1e-4), r"y has values up to \S+ in magnitude, far below the O\(1\) range .*\(below 0\.01\)"),
+    (lambda X, y: (X, y * 1e-4), r"y has values up to \S+ in magnitude, far below the O\(1\) range .*\(below 0\.1\)"),
 ], ids=["X_1e6", "y_1e3", "y_1e-4"])
 def test_implausible_scales_warn_with_the_fix(change, message, estimator, make_trials):
     X, y = make_trials()
