@@ -9,10 +9,22 @@ of populations (:mod:`sklearn_lowrank.model_selection`) and the population analy
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["cholesky_safe", "check_mixture_weights", "fit_loadings_mixture", "network_loadings"]
+from ._core.network import LowRankRNN
+from ._core.start import canonicalize_
+from ._lowrank import LowRankRNNRegressor
+
+__all__ = [
+    "check_mixture_weights",
+    "check_population_count",
+    "cholesky_safe",
+    "fit_loadings_mixture",
+    "fitted_network",
+    "network_loadings",
+]
 
 
 def cholesky_safe(covariances: np.ndarray, reg_covar: float) -> np.ndarray:
@@ -83,3 +95,32 @@ def network_loadings(estimator) -> np.ndarray:
     return np.concatenate(
         [estimator.m_, estimator.n_, estimator.input_weights_.T, estimator.readout_weights_], axis=1
     ).astype(np.float64)
+
+
+def check_population_count(n_components: int, n_units: int) -> None:
+    """Every population needs at least one unit."""
+    if n_components > n_units:
+        raise ValueError(f"n_components={n_components} exceeds n_units={n_units}; every population needs units: "
+                         "raise n_units or lower n_components.")
+
+
+def fitted_network(weights, *, rank, alpha, output_activation, noise_std) -> LowRankRNNRegressor:
+    """A fitted LowRankRNNRegressor (linear readout) holding the given weights (e.g. loadings drawn from a mixture),
+    with m, n in canonical form and x0 = 0."""
+    n_units = weights.m.shape[0]
+    n_inputs = weights.input_weights.shape[0]
+    n_outputs = weights.readout_weights.shape[1]
+    est = LowRankRNNRegressor(rank, n_units=n_units, readout="linear", output_activation=output_activation,
+                              alpha=alpha, noise_std=noise_std, init="random")
+    module = LowRankRNN(n_units, n_inputs, n_outputs, rank, generator=torch.Generator().manual_seed(0),
+                        alpha=alpha, readout="linear", output_activation=output_activation)
+    with torch.no_grad():
+        module.m.copy_(weights.m)
+        module.n.copy_(weights.n)
+        module.input_weights.copy_(weights.input_weights)
+        module.initial_state.zero_()
+        module.readout_weights.copy_(weights.readout_weights)
+        module.readout_bias.copy_(weights.readout_bias)
+    canonicalize_(module)
+    est._adopt_module(module)
+    return est

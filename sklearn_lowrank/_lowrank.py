@@ -118,6 +118,11 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     clip_grad_norm : float or None, default=1.0
         Maximum gradient norm; None disables clipping.
     device : str or torch.device, default="cpu"
+        "cpu", "cuda", "cuda:N" or "mps".
+    n_threads : int or None, default=None
+        Threads torch uses within each operation during fit, predict, score and transform; the previous setting is
+        restored afterwards. None keeps torch's setting (one per core by default); 1 keeps a fit from competing
+        with itself when other processes share the cores (see the user guide on parallel fits).
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the batch order and the noise; an int gives bit-identical CPU fits.
     verbose : int, default=0
@@ -216,6 +221,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         validation_fraction=0.1,
         clip_grad_norm=1.0,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -237,6 +243,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.validation_fraction = validation_fraction
         self.clip_grad_norm = clip_grad_norm
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

@@ -16,10 +16,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseRNNEstimator
 from ._core.mixture import MixtureLowRankRNN, loading_names
-from ._core.network import LowRankRNN
-from ._core.start import canonicalize_
-from ._loadings import check_mixture_weights, cholesky_safe, fit_loadings_mixture, network_loadings
-from ._lowrank import LowRankRNNRegressor
+from ._loadings import (
+    check_mixture_weights,
+    check_population_count,
+    cholesky_safe,
+    fit_loadings_mixture,
+    fitted_network,
+    network_loadings,
+)
 from ._utils import _seed_from
 
 __all__ = ["GaussianMixtureRNN"]
@@ -28,27 +32,6 @@ __all__ = ["GaussianMixtureRNN"]
 # ------------------------------------------------------------------------------------------------------------
 # Helpers
 # ------------------------------------------------------------------------------------------------------------
-
-
-def _fitted_lowrank(weights, *, rank, alpha, output_activation, noise_std) -> LowRankRNNRegressor:
-    """A fitted LowRankRNNRegressor (linear readout) holding the given sampled weights."""
-    n_units = weights.m.shape[0]
-    n_inputs = weights.input_weights.shape[0]
-    n_outputs = weights.readout_weights.shape[1]
-    est = LowRankRNNRegressor(rank, n_units=n_units, readout="linear", output_activation=output_activation,
-                              alpha=alpha, noise_std=noise_std, init="random")
-    module = LowRankRNN(n_units, n_inputs, n_outputs, rank, generator=torch.Generator().manual_seed(0),
-                        alpha=alpha, readout="linear", output_activation=output_activation)
-    with torch.no_grad():
-        module.m.copy_(weights.m)
-        module.n.copy_(weights.n)
-        module.input_weights.copy_(weights.input_weights)
-        module.initial_state.zero_()
-        module.readout_weights.copy_(weights.readout_weights)
-        module.readout_bias.copy_(weights.readout_bias)
-    canonicalize_(module)
-    est._adopt_module(module)
-    return est
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -97,7 +80,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         between populations).
     max_iter, batch_size, learning_rate_init, tol, n_iter_no_change
         As in :class:`LowRankRNNRegressor` (the same training loop).
-    early_stopping, validation_fraction, clip_grad_norm, device, verbose, warm_start
+    early_stopping, validation_fraction, clip_grad_norm, device, n_threads, verbose, warm_start
         As in :class:`LowRankRNNRegressor`.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the draws during training and the network used by :meth:`predict`; an int
@@ -187,6 +170,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         validation_fraction=0.1,
         clip_grad_norm=1.0,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -209,16 +193,15 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         self.validation_fraction = validation_fraction
         self.clip_grad_norm = clip_grad_norm
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
 
     # -- hooks -----------------------------------------------------------------------------------------------
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
-        check_mixture_weights(self.weights, self.n_components)
-        if self.n_components > self.n_units:
-            raise ValueError(f"n_components={self.n_components} exceeds n_units={self.n_units}; every "
-                             "population needs units: raise n_units or lower n_components.")
+        # The proportions are checked where the module is built from them (_build_module), once.
+        check_population_count(self.n_components, self.n_units)
         if self.rank > self.n_units:
             raise ValueError(f"rank={self.rank} exceeds n_units={self.n_units}; choose rank <= n_units (J = m n^T / N "
                              "has rank at most N).")
@@ -293,7 +276,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
             loadings, labels = self.module_.sample_loadings(generator, n_units=int(n))
             weights = self.module_.split_loadings(loadings.cpu())
             weights.readout_bias = weights.readout_bias.cpu()
-        net = _fitted_lowrank(weights, rank=self.module_.rank, alpha=self.module_.alpha,
+        net = fitted_network(weights, rank=self.module_.rank, alpha=self.module_.alpha,
                               output_activation=self.module_.output_activation, noise_std=self.noise_std)
         return (net, labels.cpu().numpy()) if return_labels else net
 
@@ -360,8 +343,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
             raise ValueError("covariance_type='diag' but covariances has off-diagonal entries; pass diagonal "
                              "matrices or covariance_type='full'.")
         pi = check_mixture_weights(mix.weights, P)
-        if P > mix.n_units:
-            raise ValueError(f"n_components={P} exceeds n_units={mix.n_units}; raise n_units.")
+        check_population_count(P, mix.n_units)
         bias = np.zeros(n_outputs) if readout_bias is None else np.asarray(readout_bias, float).ravel()
         if bias.shape != (n_outputs,):
             raise ValueError(f"readout_bias must have shape ({n_outputs},); got {bias.shape}.")

@@ -9,7 +9,6 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_lowrank import (
     GaussianMixtureRNN,
@@ -20,8 +19,7 @@ from sklearn_lowrank import (
 )
 from sklearn_lowrank._core.mixture import MixtureLowRankRNN, population_sizes, unit_populations
 from sklearn_lowrank._core.network import NetworkWeights
-from sklearn_lowrank._loadings import cholesky_safe, network_loadings
-from sklearn_lowrank._mixture import _fitted_lowrank
+from sklearn_lowrank._loadings import cholesky_safe, fitted_network, network_loadings
 from sklearn_lowrank.datasets import make_context_dependent_task
 from sklearn_lowrank.metrics import decision_accuracy
 
@@ -54,7 +52,7 @@ def _clustered_network(n_units=400, seed=0):
     weights = NetworkWeights(m=t[:, :1], n=t[:, 1:2], J=None, input_weights=t[:, 2:3].t().contiguous(),
                              initial_state=torch.zeros(n_units), readout_weights=t[:, 3:4],
                              readout_bias=torch.zeros(1))
-    net = _fitted_lowrank(weights, rank=1, alpha=0.2, output_activation="tanh", noise_std=0.0)
+    net = fitted_network(weights, rank=1, alpha=0.2, output_activation="tanh", noise_std=0.0)
     return net, truth
 
 
@@ -283,19 +281,7 @@ def test_warm_start_continues(toy_mixture):
     assert len(warm.loss_curve_) == 6 and not np.array_equal(first, warm.means_)
 
 
-_EXPECTED_FAILED_CHECKS = {
-    "check_regressor_multioutput": "predictions are float32, the dtype of every tensor of the package (DESIGN.md)",
-    "check_regressors_train": (
-        "a mixture has O(1) parameters and predicts with one sampled network of n_units units: a few epochs on "
-        "the check's 2D toy regression do not reach R^2 > 0.5; training is tested on tasks below"
-    ),
-}
-
-
-@parametrize_with_checks([GaussianMixtureRNN(n_units=16, max_iter=5, random_state=0)],
-                         expected_failed_checks=lambda est: _EXPECTED_FAILED_CHECKS)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+# scikit-learn's estimator checks run from tests/test_common.py.
 
 
 @pytest.mark.parametrize("params,match", [
