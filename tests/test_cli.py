@@ -122,7 +122,17 @@ def test_not_an_npz_file(tmp_path, capsys):
     path = tmp_path / "garbage.npz"
     path.write_bytes(b"this is not a zip archive")
     assert main(["fit", str(path), "--out", str(tmp_path / "r")]) == 2
-    assert "cannot read" in _error_line(capsys)
+    line = _error_line(capsys)
+    assert "is not an .npz archive" in line and "np.savez" in line
+
+
+def test_text_file_named_npz_gets_no_pickle_advice(tmp_path, capsys):
+    """Issue 16, point 8: numpy's message would point at unsafe unpickling of a file that is no pickle."""
+    path = tmp_path / "table.npz"
+    path.write_text("trial,time,neuron,rate\n0,0,0,12.5\n")
+    assert main(["fit", str(path), "--out", str(tmp_path / "r")]) == 2
+    line = _error_line(capsys)
+    assert "not an .npz archive" in line and "pickle" not in line
 
 
 @pytest.mark.parametrize("arrays, message", [
