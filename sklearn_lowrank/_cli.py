@@ -333,12 +333,12 @@ def _fit(args) -> int:
     groups = _trial_labels(conditions, args.groups, "--groups", len(y))
     labels = _trial_labels(conditions, args.labels or args.groups, "--labels", len(y))
     X, y, steps = preprocess(X, y, args)
-    check_scale(y, args)
     n_trials, n_timesteps, n_neurons = y.shape
     cv = _folds(args, n_trials, groups)
     if ranks[-1] > n_neurons:
         raise CLIError(f"--ranks {args.ranks} goes up to {ranks[-1]}, above the {n_neurons} neurons of y; "
                        f"use ranks <= {n_neurons}.")
+    check_scale(y, args)
     out_dir = Path(args.out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

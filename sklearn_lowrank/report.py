@@ -64,7 +64,7 @@ def _figures(out: Path, search, kappa, y, y_shown, r2_shown, *, labels, labels_t
     rank = kappa.shape[-1]
     shown = min(rank, 3)
     n_panels = shown + (rank >= 2)
-    fig, axes = subplots(n_panels, figsize=(3.6 * n_panels + 1.4, 3.4))
+    fig, axes = subplots(n_panels, figsize=(max(3.6 * n_panels + 1.4, 6.5), 3.6))
     for r in range(shown):
         plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, r], dims=r, time=time, stimulus=stimulus,
                                           cmap="viridis", legend=False)
@@ -75,7 +75,7 @@ def _figures(out: Path, search, kappa, y, y_shown, r2_shown, *, labels, labels_t
         plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, 0], time=time, stimulus=stimulus,
                                           cmap="viridis", labels_title=labels_title)
     what = f"mean per {labels_title}" if labels is not None else "each trial"
-    timing = "; shaded: stimulus" + ("; ▲ onset, ■ offset" if rank >= 2 else "") if stimulus is not None else ""
+    timing = "\nshaded: stimulus" + ("; in the plane ▲ onset, ■ offset" if rank >= 2 else "") if stimulus else ""
     fig.suptitle(f"latents of the chosen rank-{rank} model, {what}{timing}", fontsize="medium")
     fig.savefig(out / "latents.png", dpi=120)
     files["latents_figure"] = "latents.png"

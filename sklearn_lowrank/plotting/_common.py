@@ -36,11 +36,11 @@ def grid_axes(axes, n_rows, n_cols, size=2.2):
 
 
 def label_text(value) -> str:
-    """A group label as text: 2.0 -> '2', 0.25 -> '0.25', strings unchanged."""
+    """A group label as text: 2.0 -> '2', 1/3 -> '0.333', strings unchanged."""
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):g}"
+        return f"{float(value):.3g}"
     return str(value)
 
 

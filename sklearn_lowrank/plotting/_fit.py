@@ -148,6 +148,9 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, neurons="auto", time=N
                                ylabel="activity", labels_title="condition"):
     """Recorded (solid) and predicted (dashed) activity of a few neurons, averaged per condition.
 
+    Both are averaged over the recorded entries of y only (NaN in y hides the prediction there too), so that a
+    condition's two curves stand for the same trials and time steps.
+
     Parameters
     ----------
     y : array-like of shape (n_trials, n_timesteps, n_neurons)
@@ -203,7 +206,8 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, neurons="auto", time=N
     axes = grid_axes(axes, 1, len(picks), size=3.2)[0]
     t = np.arange(y.shape[1]) if time is None else np.asarray(time, dtype=float)
     groups, rec = _condition_means(y, labels)
-    _, pred = _condition_means(y_pred, labels)
+    # averaged over the recorded entries only, so that both curves of a condition stand for the same trials
+    _, pred = _condition_means(np.where(np.isnan(y), np.nan, y_pred), labels)
     colors = group_colors(groups, cmap)
     for ax, (kind, i) in zip(axes, picks):
         for g, color in enumerate(colors):
