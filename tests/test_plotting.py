@@ -210,3 +210,25 @@ def test_flow_field_of_a_network_and_of_a_mixture_alike():
     for flow in (mean_field, sampled):
         ax = plotting.plot_flow_field(flow)
         assert ax.get_xlim() == (-1.0, 1.0) and ax.get_ylim() == (-0.5, 0.5)
+
+
+def test_inactivation_figure_says_what_is_scored(small_fit, tmp_path):
+    """Issue 16, point 2: R^2 on the neurons left active, intact baseline on the same neurons, legend outside."""
+    est, X, y = small_fit
+    res = inactivation_effects(est, X, y, np.arange(20) % 2)
+    fig, ax = _ax()
+    plotting.plot_inactivation(res, ax=ax)
+    assert ax.get_ylabel() == "$R^2$ of the activity\n(neurons left active)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["intact", "pop. 0 off\n(10 units)",
+                                                            "pop. 1 off\n(10 units)"]
+    legend = ax.get_legend()
+    assert sorted(t.get_text() for t in legend.get_texts()) == ["all trials", "intact, same neurons"]
+    fig.canvas.draw()
+    assert legend.get_window_extent().x0 >= ax.get_window_extent().x1 - 1  # beside the bars, not over them
+    ticks = ax.collections[0].get_segments()
+    np.testing.assert_allclose([seg[0, 1] for seg in ticks], res.baseline[1:, 0])
+    res_all = inactivation_effects(est, X, y, np.arange(20) % 2, score_on="all")
+    fig, ax = _ax()
+    plotting.plot_inactivation(res_all, ax=ax)
+    assert ax.get_ylabel().endswith("(all neurons)") and not ax.collections
+    _check_png(fig, tmp_path / "inactivation_r2.png")
