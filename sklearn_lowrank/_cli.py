@@ -377,7 +377,8 @@ def _fit(args) -> int:
     except ImportError:
         figures = False
         _say("warning", "matplotlib is not installed; the figures were skipped (pip install matplotlib).")
-    report = write_report(search, X, y, out_dir, y_cv=y_cv, labels=labels, labels_title=args.labels or
+    report = write_report(search, X, y, out_dir, y_cv=y_cv, labels=labels, conditions=groups,
+                          labels_title=args.labels or
                           args.groups or "condition", stimulus=stimulus, time=time_axis, activity_label=activity,
                           figures=figures, extra=extra)
     _print_summary(report.summary, out_dir)

@@ -42,7 +42,7 @@ def _write_r2_csv(path: Path, r2_cv: np.ndarray, r2_fit: np.ndarray) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def _figures(out: Path, search, kappa, y, y_shown, r2_shown, *, labels, labels_title, stimulus, time,
+def _figures(out: Path, search, kappa, y, y_shown, r2_shown, *, labels, conditions, labels_title, stimulus, time,
              activity_label, held_out) -> dict:
     # Figure objects, not pyplot: files only, whatever backend the caller's session uses, and nothing left open
     from matplotlib.figure import Figure
@@ -66,23 +66,26 @@ def _figures(out: Path, search, kappa, y, y_shown, r2_shown, *, labels, labels_t
     n_panels = shown + (rank >= 2)
     fig, axes = subplots(n_panels, figsize=(max(3.6 * n_panels + 1.4, 6.5), 3.6))
     for r in range(shown):
-        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, r], dims=r, time=time, stimulus=stimulus,
-                                          cmap="viridis", legend=False)
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, r], conditions=conditions, dims=r, time=time,
+                                          stimulus=stimulus, cmap="viridis", legend=False)
     if rank >= 2:
-        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, shown], dims=(0, 1), time=time,
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, shown], conditions=conditions, dims=(0, 1),
+                                          time=time, stimulus=stimulus, cmap="viridis", labels_title=labels_title)
+    elif labels is not None or conditions is not None:
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, 0], conditions=conditions, time=time,
                                           stimulus=stimulus, cmap="viridis", labels_title=labels_title)
-    elif labels is not None:
-        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, 0], time=time, stimulus=stimulus,
-                                          cmap="viridis", labels_title=labels_title)
-    what = f"mean per {labels_title}" if labels is not None else "each trial"
+    if conditions is not None:
+        what = "mean per condition" + (f", coloured by {labels_title}" if labels is not None else "")
+    else:
+        what = f"mean per {labels_title}" if labels is not None else "each trial"
     timing = "\nshaded: stimulus" + ("; in the plane ▲ onset, ■ offset" if rank >= 2 else "") if stimulus else ""
     fig.suptitle(f"latents of the chosen rank-{rank} model, {what}{timing}", fontsize="medium")
     fig.savefig(out / "latents.png", dpi=120)
     files["latents_figure"] = "latents.png"
 
     fig, axes = subplots(3, figsize=(12.5, 3.6))
-    plotting.plot_predicted_vs_recorded(y, y_shown, labels, axes=axes[0], time=time, ylabel=activity_label,
-                                        labels_title=labels_title)
+    plotting.plot_predicted_vs_recorded(y, y_shown, labels, conditions=conditions, axes=axes[0], time=time,
+                                        ylabel=activity_label, labels_title=labels_title)
     source = "held-out predictions (cross-validation)" if held_out else "predictions of the refitted model"
     fig.suptitle(f"recorded (solid) vs {source}: best, median and worst neuron", fontsize="medium")
     fig.savefig(out / "predictions.png", dpi=120)
@@ -96,8 +99,8 @@ def _figures(out: Path, search, kappa, y, y_shown, r2_shown, *, labels, labels_t
     return files
 
 
-def write_report(search, X, y, out, *, y_cv=None, labels=None, labels_title="condition", stimulus=None, time=None,
-                 activity_label="activity", figures=True, extra=None):
+def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, labels_title="condition",
+                 stimulus=None, time=None, activity_label="activity", figures=True, extra=None):
     """Write the model, the rank table and the figures of a fitted rank search to a folder.
 
     Files: ``model.joblib`` (the refitted estimator), ``summary.json`` (scores per rank: mean, SD over folds and
@@ -120,7 +123,10 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, labels_title="con
         Held-out predictions (``cross_val_predict`` of the chosen model): the figures and the per-neuron R^2
         then show held-out fits; without it, the refitted model's in-sample predictions.
     labels : array-like of shape (n_trials,), optional
-        Condition of each trial: figures average and colour by it.
+        Label of each trial: figures average and colour by it.
+    conditions : array-like of shape (n_trials,), optional
+        Condition of each trial when it differs from ``labels`` (e.g. conditions crossing a context with a
+        stimulus strength, labelled by strength): figures average per condition and colour each by its label.
     labels_title : str, default="condition"
         Name of the labels in legends.
     stimulus : (float, float), optional
@@ -172,10 +178,9 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, labels_title="con
         y_cv = np.asarray(y_cv, dtype=np.float32)
         if y_cv.shape != y.shape:
             raise ValueError(f"y_cv must have the shape of y {y.shape}; got {y_cv.shape}.")
-    if labels is not None:
-        labels = np.asarray(labels).ravel()
-        if labels.shape != (y.shape[0],):
-            raise ValueError(f"labels must have shape (n_trials,) = ({y.shape[0]},); got {labels.shape}.")
+    for name, values in (("labels", labels), ("conditions", conditions)):
+        if values is not None and np.shape(values) != (y.shape[0],):
+            raise ValueError(f"{name} must have shape (n_trials,) = ({y.shape[0]},); got {np.shape(values)}.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -191,7 +196,8 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, labels_title="con
     if figures:
         held_out = y_cv is not None
         files.update(_figures(out, search, kappa, y, y_cv if held_out else y_fit, r2_cv if held_out else r2_fit,
-                              labels=labels, labels_title=labels_title, stimulus=stimulus, time=time,
+                              labels=labels, conditions=conditions, labels_title=labels_title, stimulus=stimulus,
+                              time=time,
                               activity_label=activity_label, held_out=held_out))
     n_trials, n_timesteps, n_neurons = y.shape
     summary = {

@@ -232,3 +232,21 @@ def test_inactivation_figure_says_what_is_scored(small_fit, tmp_path):
     plotting.plot_inactivation(res_all, ax=ax)
     assert ax.get_ylabel().endswith("(all neurons)") and not ax.collections
     _check_png(fig, tmp_path / "inactivation_r2.png")
+
+
+def test_conditions_averaged_apart_from_their_colour_label():
+    """Conditions crossing a context with a strength: one curve per condition, one colour per strength."""
+    rng = np.random.default_rng(0)
+    kappa = rng.normal(size=(8, 6, 2))
+    strength = np.array([-1, -1, 1, 1, -1, -1, 1, 1])
+    condition = np.array([0, 0, 1, 1, 2, 2, 3, 3])  # contexts 0 and 1 x strengths -1 and 1
+    ax = plotting.plot_latent_trajectories(kappa, strength, conditions=condition, dims=0)
+    assert len(ax.lines) == 4 and [t.get_text() for t in ax.get_legend().get_texts()] == ["-1", "1"]
+    np.testing.assert_allclose(ax.lines[2].get_ydata(), kappa[4:6, :, 0].mean(axis=0))
+    colors = [tuple(line.get_color()) for line in ax.lines]
+    assert colors[0] == colors[2] != colors[1] == colors[3]
+    y = rng.normal(size=(8, 6, 3))
+    axes = plotting.plot_predicted_vs_recorded(y, y + 0.1, strength, conditions=condition, neurons=[0])
+    assert len(axes[0].lines) == 8  # recorded and predicted of 4 conditions
+    with pytest.raises(ValueError, match="conditions"):
+        plotting.plot_latent_trajectories(kappa, strength, conditions=condition[:3])

@@ -74,3 +74,39 @@ def mpl_line(color):
     from matplotlib.lines import Line2D
 
     return Line2D([], [], color=color, lw=2)
+
+
+def check_trial_labels(values, n_trials: int, name: str):
+    if values is None:
+        return None
+    values = np.asarray(values).ravel()
+    if values.shape != (n_trials,):
+        raise ValueError(f"{name} must have shape (n_trials,) = ({n_trials},); got {values.shape}.")
+    return values
+
+
+def condition_curves(arrays, labels, conditions, cmap):
+    """Average each array over the trials of a condition; colour each condition by its label.
+
+    ``conditions`` (the averaging) defaults to ``labels``; with both, a condition's colour is that of its first
+    trial's label. Returns the averaged arrays (one list per input array, one curve per condition), the colour of
+    each curve, and the legend entries (unique labels and their colours). Without labels nor conditions each
+    trial is a curve, coloured in order, and the legend is empty.
+    """
+    import warnings
+
+    n_trials = len(arrays[0])
+    keys = conditions if conditions is not None else labels
+    if keys is None:
+        colors = group_colors(list(range(n_trials)), cmap)
+        return [list(a) for a in arrays], list(colors), ([], [])
+    members = [keys == k for k in np.unique(keys)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a neuron never recorded in a condition: NaN there
+        means = [[np.nanmean(a[sel], axis=0) for sel in members] for a in arrays]
+    colour_keys = keys if labels is None else labels
+    legend_values = list(np.unique(colour_keys))
+    legend_colors = group_colors(legend_values, cmap)
+    index = {v: i for i, v in enumerate(legend_values)}
+    colors = [legend_colors[index[colour_keys[np.flatnonzero(sel)[0]]]] for sel in members]
+    return means, colors, (legend_values, list(legend_colors))

@@ -6,7 +6,7 @@ from numbers import Integral
 
 import numpy as np
 
-from ._common import axes_or_new, group_colors, group_legend
+from ._common import axes_or_new, check_trial_labels, condition_curves, group_legend
 
 __all__ = ["plot_latent_trajectories", "plot_flow_field"]
 
@@ -20,8 +20,8 @@ def _check_stimulus(stimulus):
     return start, stop
 
 
-def plot_latent_trajectories(kappa, labels=None, ax=None, *, dims=(0, 1), time=None, stimulus=None,
-                             cmap="coolwarm", legend=True, labels_title="condition"):
+def plot_latent_trajectories(kappa, labels=None, ax=None, *, conditions=None, dims=(0, 1), time=None,
+                             stimulus=None, cmap="coolwarm", legend=True, labels_title="condition"):
     """Latent trajectories averaged per condition: one latent against time, or two in a latent plane.
 
     Parameters
@@ -33,6 +33,10 @@ def plot_latent_trajectories(kappa, labels=None, ax=None, *, dims=(0, 1), time=N
         labels) or in order, with a legend (a colorbar for more than 12 numeric conditions). None: one curve per
         trial, without legend.
     ax : matplotlib Axes, optional
+    conditions : array-like of shape (n_trials,), optional
+        Condition of each trial when it differs from the colour label (e.g. conditions crossing a context with a
+        stimulus strength, coloured by strength): trials of a condition are averaged, and each condition's curve
+        takes the colour of its label. By default the labels are the conditions.
     dims : int or (int, int), default=(0, 1)
         A pair draws those latents against each other (rank >= 2); an int draws that latent against time. A
         rank-1 ``kappa`` is always drawn against time.
@@ -65,15 +69,9 @@ def plot_latent_trajectories(kappa, labels=None, ax=None, *, dims=(0, 1), time=N
     kappa = np.asarray(kappa, dtype=float)
     if kappa.ndim != 3:
         raise ValueError(f"kappa must have shape (n_trials, n_timesteps, rank); got {kappa.shape}.")
-    if labels is None:
-        groups, curves = list(range(kappa.shape[0])), list(kappa)
-    else:
-        labels = np.asarray(labels).ravel()
-        if labels.shape != (kappa.shape[0],):
-            raise ValueError(f"labels must have shape (n_trials,) = ({kappa.shape[0]},); got {labels.shape}.")
-        groups = list(np.unique(labels))
-        curves = [kappa[labels == g].mean(axis=0) for g in groups]
-    colors = group_colors(groups, cmap)
+    labels = check_trial_labels(labels, kappa.shape[0], "labels")
+    conditions = check_trial_labels(conditions, kappa.shape[0], "conditions")
+    (curves,), colors, (groups, group_colors) = condition_curves([kappa], labels, conditions, cmap)
     ax = axes_or_new(ax)
     rank = kappa.shape[2]
     t = np.arange(kappa.shape[1], dtype=float) if time is None else np.asarray(time, dtype=float).ravel()
@@ -105,8 +103,8 @@ def plot_latent_trajectories(kappa, labels=None, ax=None, *, dims=(0, 1), time=N
                                edgecolor="k", linewidth=0.5, zorder=4)
         ax.set_xlabel(rf"$\kappa_{a + 1}$")
         ax.set_ylabel(rf"$\kappa_{b + 1}$")
-    if labels is not None and legend:
-        group_legend(ax, groups, colors, cmap, title=labels_title)
+    if groups and legend:
+        group_legend(ax, groups, group_colors, cmap, title=labels_title)
     return ax
 
 

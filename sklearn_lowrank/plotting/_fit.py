@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from ..metrics import r2_per_feature
 from ..model_selection import _standard_error, one_standard_error_rule
-from ._common import axes_or_new, grid_axes, group_colors, group_legend
+from ._common import axes_or_new, check_trial_labels, condition_curves, grid_axes, group_legend
 
 __all__ = ["plot_loss_curve", "plot_rank_selection", "plot_predicted_vs_recorded", "plot_r2_per_neuron"]
 
@@ -136,16 +134,8 @@ def plot_rank_selection(search, ax=None, *, param="rank", chosen="auto"):
     return ax
 
 
-def _condition_means(y, labels):
-    groups = list(np.unique(labels))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a neuron unrecorded in a whole condition: NaN there
-        means = np.stack([np.nanmean(y[labels == g], axis=0) for g in groups])
-    return groups, means
-
-
-def plot_predicted_vs_recorded(y, y_pred, labels=None, *, neurons="auto", time=None, axes=None, cmap="viridis",
-                               ylabel="activity", labels_title="condition"):
+def plot_predicted_vs_recorded(y, y_pred, labels=None, *, conditions=None, neurons="auto", time=None, axes=None,
+                               cmap="viridis", ylabel="activity", labels_title="condition"):
     """Recorded (solid) and predicted (dashed) activity of a few neurons, averaged per condition.
 
     Both are averaged over the recorded entries of y only (NaN in y hides the prediction there too), so that a
@@ -158,7 +148,11 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, neurons="auto", time=N
     y_pred : array-like of shape (n_trials, n_timesteps, n_neurons)
         Predicted activity, e.g. held-out predictions from ``cross_val_predict``.
     labels : array-like of shape (n_trials,), optional
-        Condition of each trial: trials of a condition are averaged. None: every trial is its own condition.
+        Condition of each trial: trials of a condition are averaged and coloured by it, with a legend. None: every
+        trial is its own condition.
+    conditions : array-like of shape (n_trials,), optional
+        Condition of each trial when it differs from the colour label: trials of a condition are averaged, and its
+        curve takes the colour of its label.
     neurons : "auto" or sequence of int, default="auto"
         Neurons drawn, one panel each; "auto": the best, median and worst by R^2 between ``y`` and ``y_pred``.
     time : array-like of shape (n_timesteps,), optional
@@ -190,9 +184,8 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, neurons="auto", time=N
     if y.ndim != 3 or y_pred.shape != y.shape:
         raise ValueError(f"y and y_pred must have the same shape (n_trials, n_timesteps, n_neurons); got {y.shape} "
                          f"and {y_pred.shape}.")
-    labels = np.arange(len(y)) if labels is None else np.asarray(labels).ravel()
-    if labels.shape != (len(y),):
-        raise ValueError(f"labels must have shape (n_trials,) = ({len(y)},); got {labels.shape}.")
+    labels = check_trial_labels(labels, len(y), "labels")
+    conditions = check_trial_labels(conditions, len(y), "conditions")
     r2 = r2_per_feature(y, y_pred)
     if isinstance(neurons, str) and neurons == "auto":
         ranked = [i for i in np.argsort(-np.nan_to_num(r2, nan=-np.inf), kind="stable") if np.isfinite(r2[i])]
@@ -205,14 +198,13 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, neurons="auto", time=N
             raise ValueError(f"neurons must index the {y.shape[2]} neurons of y; got {neurons!r}.")
     axes = grid_axes(axes, 1, len(picks), size=3.2)[0]
     t = np.arange(y.shape[1]) if time is None else np.asarray(time, dtype=float)
-    groups, rec = _condition_means(y, labels)
     # averaged over the recorded entries only, so that both curves of a condition stand for the same trials
-    _, pred = _condition_means(np.where(np.isnan(y), np.nan, y_pred), labels)
-    colors = group_colors(groups, cmap)
+    (rec, pred), colors, (groups, group_colors) = condition_curves(
+        [y, np.where(np.isnan(y), np.nan, y_pred)], labels, conditions, cmap)
     for ax, (kind, i) in zip(axes, picks):
-        for g, color in enumerate(colors):
-            ax.plot(t, rec[g, :, i], color=color, lw=1.2)
-            ax.plot(t, pred[g, :, i], color=color, lw=1.2, linestyle="--")
+        for rec_g, pred_g, color in zip(rec, pred, colors):
+            ax.plot(t, rec_g[:, i], color=color, lw=1.2)
+            ax.plot(t, pred_g[:, i], color=color, lw=1.2, linestyle="--")
         ax.set_title(f"{kind}: neuron {i}, $R^2$ = {r2[i]:.2f}", fontsize="medium")
         ax.set_xlabel("time" if time is not None else "time step")
     axes[0].set_ylabel(ylabel)
@@ -221,7 +213,7 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, neurons="auto", time=N
     style = [Line2D([], [], color="k", lw=1.2), Line2D([], [], color="k", lw=1.2, linestyle="--")]
     axes[0].legend(style, ["recorded", "predicted"], frameon=False, fontsize="small", loc="best")
     if len(groups) > 1:
-        group_legend(axes[-1], groups, colors, cmap, title=labels_title)
+        group_legend(axes[-1], groups, group_colors, cmap, title=labels_title)
     return axes
 
 
