@@ -179,7 +179,7 @@ def test_legends_where_labels_are_passed(small_fit):
     ax = plotting.plot_latent_trajectories(kappa, many)
     assert ax.get_legend() is None and len(ax.figure.axes) == 2
     axes = plotting.plot_loadings(est, labels=np.arange(20) % 2)
-    legend = axes[0, 0].figure.legends[0]
+    legend = axes[0, -1].get_legend()  # in the empty corner of the pair plot
     assert legend.get_title().get_text() == "population" and len(legend.get_texts()) == 2
 
 

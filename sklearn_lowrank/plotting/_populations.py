@@ -20,7 +20,8 @@ def plot_loadings(loadings, labels=None, *, names=None, axes=None, max_vectors=8
     loadings : array-like of shape (n_units, n_vectors) or fitted LowRankRNNRegressor
         Loading vectors as columns (an estimator gives its connectivity vectors m, n, I, w).
     labels : array-like of shape (n_units,), optional
-        Population of each unit; with more than one population a figure legend names them.
+        Population of each unit; with more than one population a legend in the empty upper-right corner names
+        them.
     names : list of str, optional
         Names of the columns.
     axes : array of matplotlib Axes of shape (n_vectors, n_vectors), optional
@@ -84,8 +85,12 @@ def plot_loadings(loadings, labels=None, *, names=None, axes=None, max_vectors=8
         from matplotlib.patches import Patch
 
         handles = [Patch(color=f"C{c}", alpha=0.7) for c in range(len(pops))]
-        axes[0, 0].figure.legend(handles, [label_text(p) for p in pops], title="population", frameon=False,
-                                 loc="upper right", fontsize="small", title_fontsize="small")
+        host = axes[0, -1]  # the empty upper-right corner of the pair plot (the only panel when k == 1)
+        if k > 1:
+            host.set_visible(True)
+            host.axis("off")
+        host.legend(handles, [label_text(p) for p in pops], title="population", frameon=False,
+                    loc="upper right", fontsize="small", title_fontsize="small")
     return axes
 
 
