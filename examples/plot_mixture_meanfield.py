@@ -115,7 +115,7 @@ axes[0].set_title("effective input couplings")
 # negative.
 grid = np.linspace(-2, 2, 81)
 for name, u in contexts.items():
-    velocity = choice_sign * meanfield.mean_field_flow(mix, choice_sign * grid, inputs=u)
+    velocity = choice_sign * meanfield.mean_field_flow(mix, choice_sign * grid, inputs=u).velocity[:, 0]
     axes[1].plot(grid, velocity, label=name)
     crossings = grid[:-1][np.diff(np.sign(velocity)) != 0]
     print(f"{name}: fixed points near kappa = {np.round(crossings, 2)}")

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._core.start import canonicalize_
 from ._core.training import TrainingConfig, train
-from ._utils import _seed_from
+from ._utils import _seed_from, check_device
 from ._validation import (
     MAX_MAGNITUDE,
     _check_values,
@@ -41,23 +41,6 @@ __all__ = ["BaseRNNEstimator"]
 
 
 #: The device types of the ``device`` parameter, as listed in its error message.
-_DEVICE_HELP = ("'cpu', 'cuda', 'cuda:N' (the N-th GPU), 'mps' (Apple GPU) or a torch.device; device types are "
-                "lower case")
-
-
-def _resolve_device(device) -> torch.device:
-    """The torch device named by the ``device`` parameter; a ValueError naming it if invalid or unavailable."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device={device!r} is not a valid device; use {_DEVICE_HELP}.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available on this machine; use device='cpu'.")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} but MPS is not available on this machine; use device='cpu'.")
-    return dev
-
-
 def _with_threads(method):
     """Run ``method`` with torch's intra-op threads set to the estimator's ``n_threads`` (None: unchanged).
 
@@ -174,7 +157,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         [-1, 1] (noise) is fitted as saturated rates with a warning; more than 1% of the observed entries
         outside, or any beyond 1.5 in magnitude (e.g. rates in Hz), is an error.
         """
-        device = _resolve_device(self.device)
+        device = check_device(self.device)
         X, y, mask, _, y_ndim = check_fit_data(self, X, y, output_range=self._output_range())
         warm = self.warm_start and hasattr(self, "module_")
         if warm and (y.shape[-1] != self.n_outputs_):

@@ -24,11 +24,11 @@ with, by Stein's lemma for the Gaussian pair (n_r, x) within population p,
     \Delta_p = a^T \Sigma^p_{xx} a, \quad a = (\kappa, v),
 
 where :math:`\Sigma^p_{xx}` is the covariance of (m, I) in population p (cross-covariances between m and I
-included). With zero means this is the reduction of DESIGN.md section 2; the means add the drive b_r and shift the
-operating point :math:`\mu^p_x` of each population.
+included). With zero means this is the mean-field reduction of Beiran et al. (2021) for Gaussian-mixture
+low-rank networks; the means add the drive b_r and shift the operating point :math:`\mu^p_x` of each population.
 
 The Gaussian averages are computed by Gauss-Legendre quadrature in x over the window where both the Gaussian and
-tanh vary, with the tails in closed form. Gauss-Hermite quadrature in z (DESIGN.md) converges slowly once
+tanh vary, with the tails in closed form. Gauss-Hermite quadrature in z, the usual choice, converges slowly once
 :math:`\Delta_p \gg 1`, which is exactly the regime of input-gated populations: phi' is then a narrow bump on the
 scale of the Gaussian, and 40 Gauss-Hermite nodes give :math:`\langle\phi'\rangle = 0.011` instead of 0.079 at
 :math:`\mu = 0, \Delta = 100` (200 nodes: 0.063). The window rule is accurate to about 1e-6 at any mean and
@@ -309,9 +309,13 @@ def mean_field_flow(mixture, kappa1, kappa2=None, *, inputs=None, n_quadrature=D
 
     Returns
     -------
-    velocity : ndarray of shape (n_points1,) for rank 1, (n_points1, n_points2, 2) for rank 2
-        ``velocity[i, j]`` is the flow at (kappa1[i], kappa2[j]), in units of kappa per time constant (multiply
-        by alpha for the change per step).
+    flow : Bunch
+        The layout of :func:`sklearn_lowrank.inspection.latent_flow`, so that
+        :func:`sklearn_lowrank.plotting.plot_flow_field` draws either: ``kappa1`` (n1,), ``kappa2`` (n2,) or None,
+        ``velocity`` of shape (n1, 1) for rank 1 or (n2, n1, 2) for rank 2 (rows follow kappa2, as
+        ``np.meshgrid`` and ``matplotlib.streamplot`` expect: ``velocity[j, i]`` is the flow at (kappa1[i],
+        kappa2[j])), ``speed`` the kinetic energy q = |F|^2 / 2 of shape (n1,) or (n2, n1), ``inputs``. The
+        velocity is in units of kappa per time constant (multiply by alpha for the change per step).
 
     Examples
     --------
@@ -321,15 +325,17 @@ def mean_field_flow(mixture, kappa1, kappa2=None, *, inputs=None, n_quadrature=D
     >>> cov = np.eye(3); cov[0, 1] = cov[1, 0] = 0.9    # rank 1, no input: (m1, n1, w1)
     >>> cov = 2.0 * cov                                   # sigma_nm = 1.8 > 1: two stable states
     >>> mix = GaussianMixtureRNN.from_parameters(np.zeros((1, 3)), cov[None], rank=1, n_inputs=0)
-    >>> grid = np.linspace(-3, 3, 60)
-    >>> v = mean_field_flow(mix, grid)
-    >>> int(np.sum(np.diff(np.sign(v)) != 0))            # zero crossings: -kappa*, 0, +kappa*
+    >>> flow = mean_field_flow(mix, np.linspace(-3, 3, 60))
+    >>> flow.velocity.shape
+    (60, 1)
+    >>> int(np.sum(np.diff(np.sign(flow.velocity[:, 0])) != 0))  # zero crossings: -kappa*, 0, +kappa*
     3
     """
     mix = _as_mixture(mixture)
     if mix.rank not in (1, 2):
         raise ValueError(f"mean_field_flow draws rank 1 or 2 dynamics; this mixture has rank {mix.rank}.")
     k1 = np.asarray(kappa1, dtype=np.float64).ravel()
+    k2 = None
     if mix.rank == 1:
         if kappa2 is not None:
             raise ValueError("kappa2 is only for rank-2 mixtures; this mixture has rank 1.")
@@ -338,14 +344,15 @@ def mean_field_flow(mixture, kappa1, kappa2=None, *, inputs=None, n_quadrature=D
         if kappa2 is None:
             raise ValueError("kappa2 (the grid of kappa_2) is required for a rank-2 mixture.")
         k2 = np.asarray(kappa2, dtype=np.float64).ravel()
-        grid = np.stack(np.meshgrid(k1, k2, indexing="ij"), axis=-1)
+        grid = np.stack(np.meshgrid(k1, k2), axis=-1)  # (n2, n1, 2), rows along kappa2
     v = np.zeros(mix.n_inputs) if inputs is None else np.asarray(inputs, dtype=np.float64)
     if v.shape != (mix.n_inputs,):
         raise ValueError(f"inputs must have shape ({mix.n_inputs},); got {v.shape}.")
     nodes, qw = _quadrature(n_quadrature)
     a = np.concatenate([grid, np.broadcast_to(v, grid.shape[:-1] + v.shape)], axis=-1)
     velocity = -grid + _drift(mix, a, nodes, qw)
-    return velocity[..., 0] if mix.rank == 1 else velocity
+    speed = 0.5 * np.sum(velocity**2, axis=-1)
+    return Bunch(kappa1=k1, kappa2=k2, velocity=velocity, speed=speed, inputs=v)
 
 
 def simulate_latents(mixture, X, *, n_units=None, random_state=None):

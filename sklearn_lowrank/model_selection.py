@@ -38,6 +38,20 @@ def _rank_param(cv_results: dict, param: str | None) -> str:
     return keys[0]
 
 
+def _standard_error(cv_results: dict) -> tuple[np.ndarray, int]:
+    """Standard error of the mean test score over folds (the fold SD / sqrt(n_splits)) and n_splits.
+
+    ``std_test_score`` is the standard deviation of the fold scores; the rule, the command line's report and
+    :func:`sklearn_lowrank.plotting.plot_rank_selection` use the standard error derived here. n_splits is 0 when
+    ``cv_results`` holds no ``split*_test_score`` columns (then the standard error is unknown: NaN).
+    """
+    std = np.asarray(cv_results["std_test_score"], dtype=np.float64)
+    n_splits = sum(1 for k in cv_results if k.startswith("split") and k.endswith("_test_score"))
+    if n_splits == 0:
+        return np.full_like(std, np.nan), 0
+    return std / np.sqrt(n_splits), n_splits
+
+
 def one_standard_error_rule(cv_results, param=None, tol=1e-3) -> int:
     """Index of the smallest rank whose mean CV score is within one standard error (or ``tol``) of the best.
 
@@ -50,6 +64,8 @@ def one_standard_error_rule(cv_results, param=None, tol=1e-3) -> int:
     ----------
     cv_results : dict
         ``GridSearchCV.cv_results_`` (with ``mean_test_score``, ``std_test_score`` and ``split*_test_score``).
+        ``std_test_score`` is the standard deviation over folds; the standard error used here is it divided by
+        the square root of the number of ``split*_test_score`` columns.
     param : str, optional
         Name of the rank parameter (e.g. ``"lowrankrnnregressor__rank"`` in a Pipeline); found automatically when
         there is a single ``rank`` parameter.
@@ -76,9 +92,9 @@ def one_standard_error_rule(cv_results, param=None, tol=1e-3) -> int:
     """
     key = _rank_param(cv_results, param)
     mean = np.asarray(cv_results["mean_test_score"], dtype=np.float64)
-    std = np.asarray(cv_results["std_test_score"], dtype=np.float64)
-    n_splits = sum(1 for k in cv_results if k.startswith("split") and k.endswith("_test_score"))
-    se = std / np.sqrt(max(n_splits, 1))
+    se, n_splits = _standard_error(cv_results)
+    if n_splits == 0:  # no fold columns, as in a hand-made table: the spread given is taken as the error
+        se = np.asarray(cv_results["std_test_score"], dtype=np.float64)
     finite = np.isfinite(mean)
     if not finite.any():
         raise ValueError("Every candidate has a non-finite mean test score; nothing to choose from.")

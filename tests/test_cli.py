@@ -10,9 +10,42 @@ import pytest
 
 from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank.__main__ import main, parse_ranks
-from sklearn_lowrank.datasets import make_low_rank_teacher
+from sklearn_lowrank.datasets import make_low_rank_teacher, simulate_rnn
 
 FAST = ["--max-iter", "15", "--progress", "off"]
+
+
+def make_recording(n_neurons=40, n_conditions=8, n_timesteps=30, *, n_pre=5, missing_fraction=0.4, random_state=0):
+    """A recording as a lab would save it: condition-averaged rates in spikes/s of a rank-2 circuit.
+
+    Conditions cross two contexts (a constant cue) with signed stimulus strengths (a pulse after a pre-stimulus
+    period of ``n_pre`` steps). Rates are 0.2 + 55 sigmoid(x) spikes/s; the pre-stimulus period is NaN (not
+    aligned), and ``missing_fraction`` of the neurons were not recorded in context 1. Returns an npz-ready dict:
+    X (n_conditions, n_timesteps, 3), y, and per-trial ``condition``, ``context``, ``strength``.
+    """
+    rng = np.random.default_rng(random_state)
+    teacher = make_low_rank_teacher(n_units=n_neurons, rank=2, n_inputs=3, n_trials=1, n_timesteps=2,
+                                    random_state=random_state)
+    context = np.arange(n_conditions) % 2
+    strength = np.repeat(np.linspace(-1.0, 1.0, n_conditions // 2), 2)[:n_conditions]
+    X = np.zeros((n_conditions, n_timesteps, 3))
+    X[:, :, 2] = np.where(context == 0, -0.5, 0.5)[:, None]
+    stop = n_pre + (n_timesteps - n_pre) // 2
+    X[np.arange(n_conditions), n_pre:stop, context] = strength[:, None]  # context k relays stimulus channel k
+    states = simulate_rnn(teacher.J, teacher.input_weights, X, noise_std=0.05, random_state=random_state)
+    y = 0.2 + 55.0 / (1.0 + np.exp(-1.5 * states))
+    y[:, :n_pre] = np.nan
+    missing = rng.permutation(n_neurons)[: int(missing_fraction * n_neurons)]
+    y[np.ix_(context == 1, np.arange(n_timesteps), missing)] = np.nan
+    return {"X": X.astype(np.float32), "y": y.astype(np.float32), "condition": np.arange(n_conditions),
+            "context": context, "strength": strength}
+
+
+@pytest.fixture(scope="module")
+def recording_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("recording") / "recording.npz"
+    np.savez(path, **make_recording())
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +82,7 @@ def test_fit_writes_the_report(npz_path, tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert "Chosen rank" in stdout
     for name in ("model.joblib", "summary.json", "r2_per_neuron.csv", "latents.npy", "rank_curve.png",
-                 "latents.png"):
+                 "latents.png", "predictions.png", "r2_per_neuron.png"):
         assert (out_dir / name).is_file(), name
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["ranks"] == [1, 2] and summary["cv"] == 2
@@ -61,6 +94,101 @@ def test_fit_writes_the_report(npz_path, tmp_path, capsys):
     assert rows[0] == "neuron,r2_cv,r2_fit" and len(rows) == 1 + 12
     latents = np.load(out_dir / "latents.npy")
     assert latents.shape == (24, 12, est.rank)
+
+
+def test_realistic_recording_gives_a_report(recording_path, tmp_path, capsys):
+    """Issue 16, points 5, 10, 11: rates in spikes/s with --zscore and --smooth, conditions as groups."""
+    out_dir = tmp_path / "report"
+    args = ["fit", str(recording_path), "--ranks", "1,2", "--cv", "4", "--out", str(out_dir), "--zscore",
+            "--smooth", "1", "--groups", "condition", "--labels", "strength", "--max-iter", "5",
+            "--progress", "off"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "raw rates" not in captured.err  # --zscore given: no scale warning
+    assert "TrialStandardScaler() on y" in captured.out and "GroupKFold, groups 'condition'" in captured.out
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["folds"] == "GroupKFold" and summary["n_splits"] == 4
+    assert summary["preprocessing"] == ["GaussianSmoother(sigma=1) on y", "TrialStandardScaler() on y"]
+    # SD and SE named apart, and the printout's +/- is the SE
+    sd, se = np.array(summary["sd_test_score"]), np.array(summary["se_test_score"])
+    np.testing.assert_allclose(se, sd / 2.0)
+    chosen = summary["ranks"].index(summary["chosen_rank"])
+    assert f"rank {summary['chosen_rank']}: {summary['mean_test_score'][chosen]:.4f} +/- {se[chosen]:.4f}  " \
+           "<- chosen" in captured.out
+    assert summary["stimulus"] == [5.0, 17.0]  # the pulse, found from X; the constant context cue ignored
+    for name in ("rank_curve.png", "latents.png", "predictions.png", "r2_per_neuron.png"):
+        assert (out_dir / name).stat().st_size > 10_000, name
+    rows = (out_dir / "r2_per_neuron.csv").read_text().splitlines()
+    assert len(rows) == 41
+
+
+def test_raw_rates_warn_with_the_fix(recording_path, tmp_path, capsys):
+    """Issue 16, point 5: spikes/s without --zscore: the fit runs, with a warning that names the option."""
+    assert main(["fit", str(recording_path), "--ranks", "1", "--cv", "2", "--out", str(tmp_path / "r"),
+                 "--max-iter", "2", "--progress", "off"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if "raw rates" in line]
+    assert len(warning) == 1 and "--zscore" in warning[0] and warning[0].startswith("sklearn-lowrank: warning:")
+
+
+def test_warnings_are_shown_once_each(npz_path, tmp_path, capsys):
+    """Issue 16, point 9: the command line shows ConvergenceWarning (once, with the number of fits)."""
+    assert main(["fit", str(npz_path), "--ranks", "1", "--cv", "2", "--out", str(tmp_path / "r"),
+                 "--max-iter", "1", "--progress", "off"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "ConvergenceWarning" in line]
+    assert len(lines) == 1 and "fits)" in lines[0]
+
+
+def test_preprocessing_options_change_the_data(recording_path, tmp_path, capsys):
+    args = ["fit", str(recording_path), "--ranks", "1", "--cv", "2", "--out", str(tmp_path / "r"), "--zscore",
+            "--window", "5", "25", "--bin", "2", "--stimulus", "0", "6", "--max-iter", "2", "--progress", "off"]
+    assert main(args) == 0
+    capsys.readouterr()
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["n_timesteps"] == 10 and summary["stimulus"] == [0.0, 6.0]
+    assert summary["preprocessing"][0] == "TimeBinner(2) on X and y"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--groups", "session"], "--groups 'session': no such per-trial array"),
+    (["--groups", "context", "--cv", "3"], "number of groups in --groups 'context' (2)"),
+    (["--window", "10", "5"], "--window 10 5"),
+    (["--bin", "99"], "--bin 99 is longer"),
+    (["--output-activation", "tanh"], "tanh(x) in (-1, 1) but y ranges from"),
+    (["--device", "gpu"], "--device: device='gpu' is not a valid device"),
+])
+def test_option_errors(recording_path, tmp_path, capsys, extra, message):
+    """Issue 16, points 4 and 7 (command line): one line on stderr, exit status 2, no traceback."""
+    assert main(["fit", str(recording_path), "--out", str(tmp_path / "r"), *FAST, *extra]) == 2
+    assert message in _error_line(capsys)
+
+
+def test_demo_device_gpu_is_one_line(capsys):
+    assert main(["demo", "--device", "gpu"]) == 2
+    assert "device='gpu' is not a valid device" in _error_line(capsys)
+
+
+def test_write_report_from_python(tmp_path):
+    """The report is a Python function: any fitted rank search, figures included."""
+    from sklearn.model_selection import GridSearchCV, cross_val_predict
+
+    from sklearn_lowrank import one_standard_error_rule
+    from sklearn_lowrank.report import write_report
+
+    data = make_recording(n_neurons=12, n_conditions=6, n_timesteps=16)
+    X, y = data["X"], (data["y"] - 25.0) / 20.0
+    search = GridSearchCV(LowRankRNNRegressor(max_iter=3, random_state=0), {"rank": [1, 2]}, cv=2,
+                          refit=one_standard_error_rule)
+    with pytest.warns(Warning):
+        search.fit(X, y)
+        y_cv = cross_val_predict(search.best_estimator_, X, y, cv=2)
+    report = write_report(search, X, y, tmp_path / "r", y_cv=y_cv, labels=data["strength"], stimulus=(5, 10),
+                          extra={"note": "test"})
+    assert {"rank_curve", "latents_figure", "predictions_figure", "r2_figure"} <= set(report.files)
+    assert report.summary["note"] == "test" and report.summary["chosen_rank"] == search.best_params_["rank"]
+    with pytest.raises(ValueError, match="y_cv"):
+        write_report(search, X, y, tmp_path / "r", y_cv=y_cv[:2], figures=False)
+    with pytest.raises(ValueError, match="GridSearchCV over 'rank'"):
+        write_report(LowRankRNNRegressor(), X, y, tmp_path / "r", figures=False)
 
 
 def test_fit_progress_bar_and_missing_values(tmp_path, capsys):
@@ -122,7 +250,17 @@ def test_not_an_npz_file(tmp_path, capsys):
     path = tmp_path / "garbage.npz"
     path.write_bytes(b"this is not a zip archive")
     assert main(["fit", str(path), "--out", str(tmp_path / "r")]) == 2
-    assert "cannot read" in _error_line(capsys)
+    line = _error_line(capsys)
+    assert "is not an .npz archive" in line and "np.savez" in line
+
+
+def test_text_file_named_npz_gets_no_pickle_advice(tmp_path, capsys):
+    """Issue 16, point 8: numpy's message would point at unsafe unpickling of a file that is no pickle."""
+    path = tmp_path / "table.npz"
+    path.write_text("trial,time,neuron,rate\n0,0,0,12.5\n")
+    assert main(["fit", str(path), "--out", str(tmp_path / "r")]) == 2
+    line = _error_line(capsys)
+    assert "not an .npz archive" in line and "pickle" not in line
 
 
 @pytest.mark.parametrize("arrays, message", [
@@ -145,10 +283,10 @@ def test_single_npy_array(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("X_shape, y_shape, message", [
-    ((10, 5), (10, 5, 3), "must be 3D"),
-    ((10, 5, 1), (10, 15), "must be 3D"),
-    ((10, 5, 1), (9, 5, 3), "same number of trials and time steps"),
-    ((10, 5, 1), (10, 6, 3), "same number of trials and time steps"),
+    ((10, 5), (10, 5, 3), "X must be a 3D array"),
+    ((10, 5, 1), (10, 15), "y must be 3D"),
+    ((10, 5, 1), (9, 5, 3), "different numbers of trials"),
+    ((10, 5, 1), (10, 6, 3), "different numbers of time steps"),
     ((1, 5, 1), (1, 5, 3), "at least 2 trials"),
 ])
 def test_wrong_shapes(tmp_path, capsys, X_shape, y_shape, message):
@@ -159,9 +297,9 @@ def test_wrong_shapes(tmp_path, capsys, X_shape, y_shape, message):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda X, y: X.__setitem__((0, 0, 0), np.nan), "X holds NaN or inf"),
-    (lambda X, y: y.__setitem__((0, 0, 0), np.inf), "y holds inf"),
-    (lambda X, y: y.fill(np.nan), "no observation"),
+    (lambda X, y: X.__setitem__((0, 0, 0), np.nan), "X contains NaN"),
+    (lambda X, y: y.__setitem__((0, 0, 0), np.inf), "y contains infinity"),
+    (lambda X, y: y.fill(np.nan), "y is NaN everywhere"),
 ])
 def test_bad_values(tmp_path, capsys, change, message):
     X, y = np.zeros((6, 5, 1)), np.ones((6, 5, 3))

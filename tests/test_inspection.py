@@ -197,8 +197,8 @@ def test_inactivation_effects_per_context():
     assert np.all(res.scores[0, :2] > 0.95)
     assert res.scores[1, 0] < 0.75 and res.scores[1, 1] > 0.95
     assert res.scores[2, 1] < 0.75 and res.scores[2, 0] > 0.95
-    # R^2 when y is activity; a readout mapping predictions to outputs
-    r2 = inactivation_effects(net, X, net.predict(X), truth)
+    # the linear readout makes accuracy the default; R^2 on its outputs when asked
+    r2 = inactivation_effects(net, X, net.predict(X), truth, scoring="r2")
     assert r2.scoring == "r2" and r2.scores[0, 0] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="labels"):
         inactivation_effects(net, X, y, truth[:10])
@@ -206,6 +206,36 @@ def test_inactivation_effects_per_context():
         inactivation_effects(net, X, y, truth, scoring="f1")
     with pytest.raises(ValueError, match="conditions"):
         inactivation_effects(net, X, y, truth, conditions={"ctx": context})
+
+
+def test_inactivation_default_scores_activity_on_the_neurons_left_active(pulses):
+    """Issue 16, points 1 and 2: a model of activity with missing entries is scored by R^2 (not accuracy), and a
+    silencing is scored on the neurons it leaves active, with the intact network on the same neurons beside it."""
+    from sklearn_lowrank.metrics import r2_score_trials
+
+    rng = np.random.default_rng(4)
+    m, n, w_in, truth = _two_population_loadings(40, rng)
+    net = _network(m[:, None], n[:, None], w_in.T)
+    y = net.predict(pulses) + 0.05 * rng.normal(size=(6, 25, 40)).astype(np.float32)
+    y[:3, :, :5] = np.nan  # five neurons not recorded in half the trials
+    res = inactivation_effects(net, pulses, y, truth)
+    assert res.scoring == "r2" and res.score_on == "active" and res.n_scored == [40, 20, 20]
+    assert res.baseline[0, 0] == res.scores[0, 0] == pytest.approx(r2_score_trials(y, net.predict(pulses)))
+    for row, pop in ((1, 0), (2, 1)):
+        kept = truth != pop
+        pred = predict_silenced(net, pulses, truth == pop)
+        assert res.scores[row, 0] == pytest.approx(r2_score_trials(y[..., kept], pred[..., kept]))
+        assert res.baseline[row, 0] == pytest.approx(r2_score_trials(y[..., kept], net.predict(pulses)[..., kept]))
+    every = inactivation_effects(net, pulses, y, truth, score_on="all")
+    assert every.n_scored == [40, 40, 40]
+    # the silenced neurons scored as predicted zeros: the trivial drop that "active" leaves out
+    assert np.all(every.scores[1:, 0] < res.scores[1:, 0])
+    # a task readout makes the default accuracy
+    w_out = rng.normal(size=(40, 1))
+    task = inactivation_effects(net, pulses, np.sign(y[..., :1]), truth, readout=(w_out, 0.0))
+    assert task.scoring == "accuracy" and task.n_scored == [1, 1, 1]
+    with pytest.raises(ValueError, match="score_on"):
+        inactivation_effects(net, pulses, y, truth, score_on="silenced")
 
 
 def test_inactivation_of_a_mixture_network(pulses):

@@ -219,7 +219,7 @@ def test_discretisation_uses_the_network_alpha():
     k0 = np.array([0.7, -0.4])
     kappa = mean_field_trajectories(mix, np.zeros((1, 1, 1)), initial_kappa=k0)
     flow = mean_field_flow(mix, [k0[0]], [k0[1]])
-    np.testing.assert_allclose(kappa[0, 0], k0 + mix.alpha * flow[0, 0], atol=1e-12)
+    np.testing.assert_allclose(kappa[0, 0], k0 + mix.alpha * flow.velocity[0, 0], atol=1e-12)
 
 
 def test_flow_shapes_and_fixed_points():
@@ -227,13 +227,16 @@ def test_flow_shapes_and_fixed_points():
     cov[0, 1] = cov[1, 0] = 1.8  # sigma_nm = 1.8: bistable
     mix = GaussianMixtureRNN.from_parameters(np.zeros((1, 3)), cov[None], rank=1, n_inputs=0)
     grid = np.linspace(-4, 4, 80)
-    v = mean_field_flow(mix, grid)
+    v = mean_field_flow(mix, grid).velocity[:, 0]
     assert v.shape == (80,)
     np.testing.assert_allclose(v, -v[::-1], atol=1e-10)  # odd
     assert v[-1] < 0 < v[45]
     mix2 = _rank2_two_populations()
-    v2 = mean_field_flow(mix2, np.linspace(-1, 1, 5), np.linspace(-2, 2, 7), inputs=[0.5])
-    assert v2.shape == (5, 7, 2) and np.isfinite(v2).all()
+    flow2 = mean_field_flow(mix2, np.linspace(-1, 1, 5), np.linspace(-2, 2, 7), inputs=[0.5])
+    v2 = flow2.velocity  # rows along kappa2, as latent_flow
+    assert v2.shape == (7, 5, 2) and np.isfinite(v2).all() and flow2.speed.shape == (7, 5)
+    single = mean_field_flow(mix2, [flow2.kappa1[3]], [flow2.kappa2[1]], inputs=[0.5]).velocity
+    np.testing.assert_allclose(single[0, 0], v2[1, 3], atol=1e-12)
 
 
 def test_errors_name_the_argument():

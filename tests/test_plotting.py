@@ -140,3 +140,113 @@ def test_missing_matplotlib_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="pip install"):
         plotting.plot_loss_curve([1.0, 0.5])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 16: what the figures say (points 11, 12, 13)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_rank_selection_draws_standard_errors_and_marks_the_rule_choice():
+    from sklearn_lowrank import one_standard_error_rule
+
+    folds = np.array([[0.50, 0.52, 0.48], [0.92, 0.94, 0.90], [0.925, 0.945, 0.905]])  # rank 3 best by mean
+    results = {"param_rank": np.array([1, 2, 3]), "mean_test_score": folds.mean(axis=1),
+               "std_test_score": folds.std(axis=1)}
+    results.update({f"split{k}_test_score": folds[:, k] for k in range(3)})
+    ax = plotting.plot_rank_selection(results)
+    bars = ax.containers[0]
+    low, high = (segment[:, 1] for segment in np.transpose(bars[2][0].get_segments(), (1, 0, 2)))
+    np.testing.assert_allclose((high - low) / 2, folds.std(axis=1) / np.sqrt(3))  # SE, not SD
+    star = [line for line in ax.lines if line.get_marker() == "*"][0]
+    assert star.get_xdata()[0] == 2 == results["param_rank"][one_standard_error_rule(results)]
+    assert "mean ± SE over 3 folds" in [t.get_text() for t in ax.get_legend().get_texts()]
+    ax = plotting.plot_rank_selection(results, chosen=2)
+    assert [line for line in ax.lines if line.get_marker() == "*"][0].get_xdata()[0] == 3
+    assert not [line for line in plotting.plot_rank_selection(results, chosen=None).lines
+                if line.get_marker() == "*"]
+
+
+def test_legends_where_labels_are_passed(small_fit):
+    est, X, _ = small_fit
+    kappa = est.transform(X)
+    labels = np.repeat(["left", "right", "up"], 8)
+    ax = plotting.plot_latent_trajectories(kappa, labels, stimulus=(3, 9))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["left", "right", "up"]
+    ax = plotting.plot_latent_trajectories(kappa, labels, dims=1, stimulus=(3, 9))
+    assert ax.get_ylabel() == r"$\kappa_2$" and len(ax.patches) == 1  # the shaded stimulus
+    many = np.arange(24) % 20  # 20 numeric conditions: a colorbar instead of a 20-line legend
+    ax = plotting.plot_latent_trajectories(kappa, many)
+    assert ax.get_legend() is None and len(ax.figure.axes) == 2
+    axes = plotting.plot_loadings(est, labels=np.arange(20) % 2)
+    legend = axes[0, -1].get_legend()  # in the empty corner of the pair plot
+    assert legend.get_title().get_text() == "population" and len(legend.get_texts()) == 2
+
+
+def test_psychometric_missing_cells_differ_from_one_half():
+    M = np.full((1, 2, 2), 0.5)
+    M[0, 1, 1] = np.nan
+    ax = plotting.plot_psychometric(M)[0]
+    image = ax.images[0]
+    rgba = image.cmap(image.norm(image.get_array()))
+    assert not np.allclose(rgba[1, 1], rgba[0, 0])  # grey for missing, white for 0.5
+    assert [t.get_text() for t in ax.texts] == ["x"]
+
+
+def test_flow_field_of_a_network_and_of_a_mixture_alike():
+    from sklearn_lowrank import GaussianMixtureRNN
+    from sklearn_lowrank.meanfield import mean_field_flow
+
+    cov = np.eye(5)
+    cov[0, 2] = cov[2, 0] = cov[1, 3] = cov[3, 1] = 0.9  # rank 2, one input: (m1, m2, n1, n2, I)
+    mix = GaussianMixtureRNN.from_parameters(np.zeros((1, 5)), 2.0 * cov[None], rank=2, n_inputs=1)
+    net = mix.sample_network(n_units=4000, random_state=0)
+    k1, k2 = np.linspace(-1, 1, 9), np.linspace(-0.5, 0.5, 5)
+    mean_field, sampled = mean_field_flow(mix, k1, k2), latent_flow(net, k1, k2)
+    assert type(mean_field) is type(sampled)
+    assert mean_field.velocity.shape == sampled.velocity.shape == (5, 9, 2)
+    # same orientation: the finite network's flow approaches the mean field
+    assert np.corrcoef(mean_field.velocity.ravel(), sampled.velocity.ravel())[0, 1] > 0.9
+    for flow in (mean_field, sampled):
+        ax = plotting.plot_flow_field(flow)
+        assert ax.get_xlim() == (-1.0, 1.0) and ax.get_ylim() == (-0.5, 0.5)
+
+
+def test_inactivation_figure_says_what_is_scored(small_fit, tmp_path):
+    """Issue 16, point 2: R^2 on the neurons left active, intact baseline on the same neurons, legend outside."""
+    est, X, y = small_fit
+    res = inactivation_effects(est, X, y, np.arange(20) % 2)
+    fig, ax = _ax()
+    plotting.plot_inactivation(res, ax=ax)
+    assert ax.get_ylabel() == "$R^2$ of the activity\n(neurons left active)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["intact", "pop. 0 off\n(10 units)",
+                                                            "pop. 1 off\n(10 units)"]
+    legend = ax.get_legend()
+    assert sorted(t.get_text() for t in legend.get_texts()) == ["all trials", "intact, same neurons"]
+    fig.canvas.draw()
+    assert legend.get_window_extent().x0 >= ax.get_window_extent().x1 - 1  # beside the bars, not over them
+    ticks = ax.collections[0].get_segments()
+    np.testing.assert_allclose([seg[0, 1] for seg in ticks], res.baseline[1:, 0])
+    res_all = inactivation_effects(est, X, y, np.arange(20) % 2, score_on="all")
+    fig, ax = _ax()
+    plotting.plot_inactivation(res_all, ax=ax)
+    assert ax.get_ylabel().endswith("(all neurons)") and not ax.collections
+    _check_png(fig, tmp_path / "inactivation_r2.png")
+
+
+def test_conditions_averaged_apart_from_their_colour_label():
+    """Conditions crossing a context with a strength: one curve per condition, one colour per strength."""
+    rng = np.random.default_rng(0)
+    kappa = rng.normal(size=(8, 6, 2))
+    strength = np.array([-1, -1, 1, 1, -1, -1, 1, 1])
+    condition = np.array([0, 0, 1, 1, 2, 2, 3, 3])  # contexts 0 and 1 x strengths -1 and 1
+    ax = plotting.plot_latent_trajectories(kappa, strength, conditions=condition, dims=0)
+    assert len(ax.lines) == 4 and [t.get_text() for t in ax.get_legend().get_texts()] == ["-1", "1"]
+    np.testing.assert_allclose(ax.lines[2].get_ydata(), kappa[4:6, :, 0].mean(axis=0))
+    colors = [tuple(line.get_color()) for line in ax.lines]
+    assert colors[0] == colors[2] != colors[1] == colors[3]
+    y = rng.normal(size=(8, 6, 3))
+    axes = plotting.plot_predicted_vs_recorded(y, y + 0.1, strength, conditions=condition, neurons=[0])
+    assert len(axes[0].lines) == 8  # recorded and predicted of 4 conditions
+    with pytest.raises(ValueError, match="conditions"):
+        plotting.plot_latent_trajectories(kappa, strength, conditions=condition[:3])

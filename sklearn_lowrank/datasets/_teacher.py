@@ -11,7 +11,8 @@ __all__ = ["make_low_rank_teacher", "simulate_rnn"]
 def simulate_rnn(J, input_weights, inputs, *, alpha=0.2, initial_state=None, noise_std=0.0, random_state=None):
     """Simulate x_{t+1} = (1 - alpha) x_t + alpha (J tanh(x_t) + W_in^T u_t) + noise_std xi_t in numpy.
 
-    An independent float64 implementation of DESIGN.md section 1, used to generate ground truth.
+    An independent float64 implementation of the network equations (see the user guide, "The model"), used to
+    generate ground truth.
 
     Parameters
     ----------

@@ -165,7 +165,10 @@ def latent_flow(estimator, kappa1, kappa2=None, *, inputs=None):
     flow : Bunch
         ``kappa1`` (n1,), ``kappa2`` (n2,) or None, ``velocity`` of shape (n1, 1) for rank 1 or (n2, n1, 2)
         for rank 2 (rows follow kappa2, as ``np.meshgrid`` and ``matplotlib.quiver`` expect), ``speed`` the
-        kinetic energy q = |F|^2 / 2 of shape (n1,) or (n2, n1), ``inputs``.
+        kinetic energy q = |F|^2 / 2 of shape (n1,) or (n2, n1), ``inputs``. The layout of
+        :func:`sklearn_lowrank.meanfield.mean_field_flow`; :func:`sklearn_lowrank.plotting.plot_flow_field`
+        draws either. Choose the grids over the range of ``estimator.transform(X)``: the canonical loadings set
+        the scale of kappa (see the user guide, "From your recording").
 
     Examples
     --------

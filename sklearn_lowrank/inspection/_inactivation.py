@@ -271,9 +271,38 @@ def _apply_readout(outputs, readout, n_units, keep):
     return (outputs @ (weights * keep[: weights.shape[0], None])) / n_units + np.asarray(bias, np.float32)
 
 
+def _default_scoring(network, readout) -> str:
+    """Accuracy for a task readout (given, or the network's own linear readout), R^2 for activity."""
+    if readout is not None or getattr(network, "readout_weights_", None) is not None:
+        return "accuracy"
+    return "r2"
+
+
+def _scored_features(network, readout, silent: np.ndarray, n_features: int, score_on: str) -> np.ndarray:
+    """Features of y scored for one silencing: with an identity readout, feature i is unit i's activity."""
+    identity = readout is None and getattr(network, "readout_weights_", None) is None
+    if score_on == "all" or not identity:
+        return np.ones(n_features, dtype=bool)
+    # A silenced unit predicts g(0) = 0 by construction: scoring it measures the silencing, not the network.
+    return ~silent[:n_features]
+
+
+def _score(score_fn, y, pred, features) -> float:
+    if not features.any():
+        return float("nan")
+    return float(score_fn(y[..., features], pred[..., features]))
+
+
 def inactivation_effects(estimator, X, y, labels=None, *, conditions=None, context="context", scoring="auto",
-                         readout=None, mode="silence", n_components=2, n_units=None, random_state=None):
+                         score_on="active", readout=None, mode="silence", n_components=2, n_units=None,
+                         random_state=None):
     """Score the network intact and with each population silenced in turn.
+
+    With an identity readout (a model of activity, one unit per recorded neuron) a silenced unit predicts
+    g(0) = 0 by construction; scoring it would report the silencing itself as a loss of fit. By default
+    (``score_on="active"``) each silencing is therefore scored on the neurons it leaves active, and ``baseline``
+    holds the intact network's score on the same neurons, the comparison that measures the effect of the
+    silenced population on the others.
 
     Parameters
     ----------
@@ -282,7 +311,8 @@ def inactivation_effects(estimator, X, y, labels=None, *, conditions=None, conte
         with ``sample_network(random_state=random_state)`` and its populations are the mixture's components.
     X : array-like of shape (n_trials, n_timesteps, n_inputs)
     y : array-like of shape (n_trials, n_timesteps, n_outputs)
-        Targets: task outputs (NaN outside the response window) for ``scoring="accuracy"``, activity for "r2".
+        Targets: activity (NaN = not recorded) for "r2", task outputs (NaN outside the response window) for
+        "accuracy".
     labels : array-like of shape (n_units,), optional
         Population of each unit. None: from the mixture, or :func:`population_labels` with ``n_components``.
     conditions : dict of array-like of shape (n_trials,), optional
@@ -290,8 +320,14 @@ def inactivation_effects(estimator, X, y, labels=None, *, conditions=None, conte
     context : str, default="context"
         Key of the context in ``conditions``.
     scoring : {"auto", "accuracy", "r2"}, default="auto"
-        "accuracy": :func:`~sklearn_lowrank.metrics.decision_accuracy`; "r2": variance-weighted R^2; "auto":
-        accuracy if y is NaN somewhere (a task target), else R^2.
+        "accuracy": :func:`~sklearn_lowrank.metrics.decision_accuracy`; "r2": variance-weighted R^2
+        (:func:`~sklearn_lowrank.metrics.r2_score_trials`); "auto" follows the readout: accuracy when the
+        predictions are task outputs (a ``readout`` is given or the network has a linear readout), R^2 on the
+        activity otherwise.
+    score_on : {"active", "all"}, default="active"
+        With an identity readout: score each silencing on the neurons it leaves active ("active") or on every
+        neuron ("all", the silenced ones included as predicted zeros). Without effect when the predictions are
+        task outputs.
     readout : (weights, bias) or callable, optional
         Maps the predictions to task outputs before scoring, e.g. the readout ``(W_out of shape (n_units,
         n_outputs), b)`` of the full-rank network a low-rank model of activity stands for: outputs = pred W / N
@@ -309,8 +345,10 @@ def inactivation_effects(estimator, X, y, labels=None, *, conditions=None, conte
     -------
     result : Bunch
         ``populations`` (list: "intact" then each label), ``groups`` (list of column names: the contexts then
-        "all", or ["all"]), ``scores`` ndarray of shape (n_populations + 1, n_groups), ``scoring`` (str),
-        ``labels`` ndarray of shape (n_units,), ``sizes`` (units per population).
+        "all", or ["all"]), ``scores`` ndarray of shape (n_populations + 1, n_groups), ``baseline`` ndarray of
+        the same shape (the intact network scored on the same outputs as each row; equal to ``scores`` in the
+        first row), ``n_scored`` (outputs scored per row), ``scoring`` (str), ``score_on`` (str), ``labels``
+        ndarray of shape (n_units,), ``sizes`` (units per population).
 
     Examples
     --------
@@ -322,9 +360,11 @@ def inactivation_effects(estimator, X, y, labels=None, *, conditions=None, conte
     ...                              random_state=0, return_X_y=True)
     >>> est = LowRankRNNRegressor(rank=1, max_iter=0, random_state=0).fit(X, y)
     >>> res = inactivation_effects(est, X, y, labels=np.arange(20) % 2)
-    >>> res.populations, res.groups, res.scores.shape, res.scoring
-    (['intact', 0, 1], ['all'], (3, 1), 'r2')
+    >>> res.populations, res.groups, res.scores.shape, res.scoring, res.n_scored
+    (['intact', 0, 1], ['all'], (3, 1), 'r2', [20, 10, 10])
     """
+    if score_on not in ("active", "all"):
+        raise ValueError(f"score_on must be 'active' or 'all'; got {score_on!r}.")
     if hasattr(estimator, "sample_network"):
         network, mix_labels = estimator.sample_network(n_units=n_units, random_state=random_state,
                                                        return_labels=True)
@@ -340,10 +380,11 @@ def inactivation_effects(estimator, X, y, labels=None, *, conditions=None, conte
         raise ValueError(f"labels must have shape (n_units,) = ({N},); got {labels.shape}.")
     y = np.asarray(y, dtype=np.float32)
     if scoring == "auto":
-        scoring = "accuracy" if np.isnan(y).any() else "r2"
+        scoring = _default_scoring(network, readout)
     score_fns = {"accuracy": decision_accuracy, "r2": r2_score_trials}
     if scoring not in score_fns:
         raise ValueError(f"scoring must be 'auto', 'accuracy' or 'r2'; got {scoring!r}.")
+    score_fn = score_fns[scoring]
     groups, selections = ["all"], [slice(None)]
     if conditions is not None:
         try:
@@ -359,6 +400,9 @@ def inactivation_effects(estimator, X, y, labels=None, *, conditions=None, conte
 
     populations = ["intact"] + [p.item() for p in np.unique(labels)]
     scores = np.empty((len(populations), len(groups)))
+    baseline = np.empty_like(scores)
+    n_scored = []
+    intact = None
     for row, pop in enumerate(populations):
         silent = np.zeros(N, dtype=bool) if pop == "intact" else labels == pop
         pred = predict_silenced(network, X, silent, mode=mode)
@@ -366,7 +410,11 @@ def inactivation_effects(estimator, X, y, labels=None, *, conditions=None, conte
         if pred.shape != y.shape:
             raise ValueError(f"the predictions have shape {pred.shape} but y has shape {y.shape}; pass a "
                              "readout mapping the predictions to y's outputs.")
-        scores[row] = [score_fns[scoring](y[sel], pred[sel]) for sel in selections]
+        intact = pred if intact is None else intact
+        features = _scored_features(network, readout, silent, y.shape[-1], score_on)
+        n_scored.append(int(features.sum()))
+        scores[row] = [_score(score_fn, y[sel], pred[sel], features) for sel in selections]
+        baseline[row] = [_score(score_fn, y[sel], intact[sel], features) for sel in selections]
     sizes = {p: int(np.sum(labels == p)) for p in populations[1:]}
-    return Bunch(populations=populations, groups=groups, scores=scores, scoring=scoring, labels=labels,
-                 sizes=sizes)
+    return Bunch(populations=populations, groups=groups, scores=scores, baseline=baseline, n_scored=n_scored,
+                 scoring=scoring, score_on=score_on, labels=labels, sizes=sizes)

@@ -1,0 +1,242 @@
+"""The command line's work: the subcommands, the rank search, messages.
+
+``demo`` fits a built-in teacher; ``fit`` chooses the rank of a recording by cross-validation and writes the
+report of :func:`sklearn_lowrank.report.write_report`. Errors in the arguments or the data end the command with a
+one-line message on stderr and exit status 2; warnings (convergence, scales) are shown on stderr, once each.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ._cli_data import (
+    CLIError,
+    check_device,
+    check_scale,
+    load_recording,
+    parse_ranks,
+    preprocess,
+    say,
+    stimulus_period,
+    trial_labels,
+)
+from ._cli_parser import build_parser
+
+__all__ = ["main", "parse_ranks"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Subcommands
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _demo(args) -> int:
+    from . import LowRankRNNRegressor
+    from .datasets import make_low_rank_teacher
+    from .inspection import effective_connectivity
+    from .metrics import connectivity_cosine
+
+    device = check_device(args.device)
+    data = make_low_rank_teacher(n_units=args.n_units, rank=args.rank, n_inputs=2, n_trials=250, n_timesteps=50,
+                                 random_state=args.random_state)
+    X_tr, y_tr, X_te, y_te = data.X[:200], data.y[:200], data.X[200:], data.y[200:]
+    start = time.perf_counter()
+    with _shown_warnings():
+        est = LowRankRNNRegressor(rank=args.rank, random_state=args.random_state, device=device,
+                                  verbose=args.verbose).fit(X_tr, y_tr)
+    elapsed = time.perf_counter() - start
+    cos_eff = connectivity_cosine(effective_connectivity(est.m_, est.n_, est.input_weights_),
+                                  effective_connectivity(data.m, data.n, data.input_weights))
+    out = sys.stdout
+    out.write(f"Synthetic rank-{args.rank} teacher: {args.n_units} neurons, 200 training / 50 held-out trials "
+              "x 50 steps, 2 inputs\n")
+    out.write(f"Fitted LowRankRNNRegressor(rank={args.rank}) in {elapsed:.1f} s ({est.n_iter_} epochs)\n")
+    out.write(f"  held-out R^2                       : {est.score(X_te, y_te):.4f}\n")
+    out.write(f"  cosine(J_eff fitted, J_eff true)   : {cos_eff:.4f}\n")
+    out.write(f"  cosine(J fitted, J true)           : {connectivity_cosine(est.connectivity_, data.J):.4f}\n")
+    return 0
+
+
+class _shown_warnings:
+    """Collect the warnings of a block and write each distinct one once to stderr, with its count.
+
+    Shown: UserWarning (ConvergenceWarning included) and RuntimeWarning; deprecation warnings of the libraries
+    are left out.
+    """
+
+    def __enter__(self):
+        self._context = warnings.catch_warnings(record=True)
+        self._records = self._context.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc_info):
+        self._context.__exit__(*exc_info)
+        # what the user can act on (convergence, scales, numerical trouble); library deprecations are for developers
+        shown = [w for w in self._records if issubclass(w.category, (UserWarning, RuntimeWarning))]
+        counts = Counter((w.category.__name__, str(w.message)) for w in shown)
+        for (category, message), count in counts.items():
+            times = f" ({count} fits)" if count > 1 else ""
+            say("warning", f"{category}{times}: {message}")
+        return False
+
+
+def _progress_search_class():
+    """GridSearchCV evaluating one candidate at a time, so that a progress bar can advance over candidates."""
+    from sklearn.model_selection import GridSearchCV, ParameterGrid
+    from tqdm.auto import tqdm
+
+    class _ProgressGridSearchCV(GridSearchCV):
+        progress = None  # a tqdm keyword dict, set on the instance before fit
+
+        def _run_search(self, evaluate_candidates):
+            candidates = list(ParameterGrid(self.param_grid))
+            with tqdm(total=len(candidates), **(self.progress or {"disable": True})) as bar:
+                for params in candidates:
+                    bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in params.items()))
+                    evaluate_candidates([params])
+                    bar.update(1)
+
+    return _ProgressGridSearchCV
+
+
+def _folds(args, n_trials, groups):
+    from sklearn.model_selection import GroupKFold, KFold
+
+    if groups is None:
+        if not 2 <= args.cv <= n_trials:
+            raise CLIError(f"--cv {args.cv} must be between 2 and the number of trials ({n_trials}).")
+        return KFold(n_splits=args.cv, shuffle=True, random_state=args.random_state)
+    n_groups = len(np.unique(groups))
+    if not 2 <= args.cv <= n_groups:
+        raise CLIError(f"--cv {args.cv} must be between 2 and the number of groups in --groups {args.groups!r} "
+                       f"({n_groups}).")
+    return GroupKFold(n_splits=args.cv, shuffle=True, random_state=args.random_state)
+
+
+def _fit(args) -> int:
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_predict
+
+    from . import LowRankRNNRegressor, __version__, one_standard_error_rule
+    from .report import write_report
+
+    ranks = parse_ranks(args.ranks)
+    device = check_device(args.device)
+    X, y, conditions, nwb = load_recording(args)
+    groups = trial_labels(conditions, args.groups, "--groups", len(y))
+    labels = trial_labels(conditions, args.labels or args.groups, "--labels", len(y))
+    X, y, steps = preprocess(X, y, args)
+    n_trials, n_timesteps, n_neurons = y.shape
+    cv = _folds(args, n_trials, groups)
+    if ranks[-1] > n_neurons:
+        raise CLIError(f"--ranks {args.ranks} goes up to {ranks[-1]}, above the {n_neurons} neurons of y; "
+                       f"use ranks <= {n_neurons}.")
+    check_scale(y, args)
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create --out {out_dir}: {exc}") from None
+
+    estimator = LowRankRNNRegressor(output_activation=args.output_activation, alpha=args.alpha,
+                                    max_iter=args.max_iter, device=device, random_state=args.random_state)
+    search = _progress_search_class()(estimator, {"rank": ranks}, cv=cv, refit=one_standard_error_rule,
+                                      n_jobs=args.n_jobs, error_score="raise")
+    search.progress = {"desc": "cross-validating ranks", "unit": "rank", "file": sys.stderr,
+                       "disable": {"auto": None, "on": False, "off": True}[args.progress]}
+    start = time.perf_counter()
+    with _shown_warnings():
+        search.fit(X, y, groups=groups)
+        y_cv = cross_val_predict(clone(search.best_estimator_), X, y, groups=groups, cv=cv, n_jobs=args.n_jobs)
+    elapsed = time.perf_counter() - start
+
+    step_ms = args.bin_size * args.bin if nwb else None
+    time_axis = (np.arange(n_timesteps) + 0.5) * step_ms + (args.window or (0.0,))[0] if nwb else None
+    stimulus = stimulus_period(X, args)
+    if stimulus is not None and time_axis is not None:
+        stimulus = tuple(float(np.interp(s, np.arange(n_timesteps + 1), np.r_[time_axis - step_ms / 2,
+                                                                                 time_axis[-1] + step_ms / 2]))
+                         for s in stimulus)
+    unit = "spikes/s" if nwb else "units of y"
+    activity = "z-scored activity" if args.zscore else f"activity ({unit})"
+    extra = {"data": str(Path(args.data).resolve()), "cv": args.cv, "folds": type(cv).__name__,
+             "groups": args.groups, "preprocessing": steps, "stimulus": stimulus,
+             "selection": "smallest rank within one standard error (SE) of the best mean cross-validated R^2",
+             "fit_seconds": round(elapsed, 2), "device": device, "versions": {"sklearn_lowrank": __version__}}
+    try:
+        import matplotlib  # noqa: F401
+
+        figures = True
+    except ImportError:
+        figures = False
+        say("warning", "matplotlib is not installed; the figures were skipped (pip install matplotlib).")
+    report = write_report(search, X, y, out_dir, y_cv=y_cv, labels=labels, conditions=groups,
+                          labels_title=args.labels or
+                          args.groups or "condition", stimulus=stimulus, time=time_axis, activity_label=activity,
+                          figures=figures, extra=extra)
+    _print_summary(report.summary, out_dir)
+    return 0
+
+
+def _print_summary(summary: dict, out_dir: Path) -> None:
+    out = sys.stdout
+    out.write(f"{summary['n_trials']} trials x {summary['n_timesteps']} steps, {summary['n_inputs']} inputs, "
+              f"{summary['n_neurons']} neurons ({100 * summary['fraction_missing']:.1f}% not recorded)\n")
+    if summary["preprocessing"]:
+        out.write(f"Preprocessing: {'; '.join(summary['preprocessing'])}\n")
+    out.write(f"Cross-validated R^2 per rank, mean +/- SE over {summary['n_splits']} folds ({summary['folds']}"
+              f"{', groups ' + repr(summary['groups']) if summary['groups'] else ''}):\n")
+    for r, m, s in zip(summary["ranks"], summary["mean_test_score"], summary["se_test_score"]):
+        mark = "  <- chosen" if r == summary["chosen_rank"] else ""
+        m_text = "nan" if m is None else f"{m:.4f}"
+        s_text = "nan" if s is None else f"{s:.4f}"
+        out.write(f"  rank {r}: {m_text} +/- {s_text}{mark}\n")
+    median = summary["median_r2_per_neuron_cv"]
+    out.write(f"Chosen rank {summary['chosen_rank']} (one-standard-error rule); refitted R^2 "
+              f"{summary['r2_fit']:.4f}; median held-out R^2 per neuron "
+              f"{'n/a' if median is None else f'{median:.3f}'}; report in {out_dir}\n")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    """Entry point of ``python -m sklearn_lowrank`` and the ``sklearn-lowrank`` script.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 on bad arguments or data.
+
+    Examples
+    --------
+    >>> from sklearn_lowrank.__main__ import main
+    >>> main(["demo", "--n-units", "40", "--rank", "1"])  # doctest: +ELLIPSIS
+    Synthetic rank-1 teacher: 40 neurons, ...
+    0
+    >>> main(["fit", "missing.npz", "--out", "report"])
+    2
+    """
+    try:
+        args = build_parser({"demo": _demo, "fit": _fit}).parse_args(argv)
+    except SystemExit as exc:  # --help (0) or an argparse usage error (2), already written to the terminal
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as exc:
+        say("error", exc)
+        return 2

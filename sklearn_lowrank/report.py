@@ -1,0 +1,223 @@
+"""The report of a rank search on a recording: model, tables and figures in one folder.
+
+:func:`write_report` is what ``sklearn-lowrank fit`` writes, callable from Python on any fitted rank search.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .metrics import r2_per_feature
+from .model_selection import _standard_error
+
+__all__ = ["write_report"]
+
+
+def _finite_or_none(value):
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _rank_table(search) -> dict:
+    """Scores per candidate rank, with the spread over folds named: SD (of the fold scores) and SE (of the mean)."""
+    results = getattr(search, "cv_results_", None)
+    if results is None or "param_rank" not in results or not hasattr(search, "best_estimator_"):
+        raise ValueError("search must be a fitted GridSearchCV over 'rank' with refit (e.g. "
+                         "GridSearchCV(LowRankRNNRegressor(), {'rank': [1, 2, 3]}, refit=one_standard_error_rule)).")
+    ranks = [None if r is None or r is np.ma.masked else int(r) for r in results["param_rank"]]
+    mean = np.asarray(results["mean_test_score"], dtype=float)
+    se, n_splits = _standard_error(results)
+    return {"ranks": ranks, "mean": mean, "sd": np.asarray(results["std_test_score"], dtype=float), "se": se,
+            "n_splits": n_splits, "chosen": ranks[int(search.best_index_)],
+            "best_mean": ranks[int(np.nanargmax(mean))] if np.isfinite(mean).any() else None}
+
+
+def _write_r2_csv(path: Path, r2_cv: np.ndarray, r2_fit: np.ndarray) -> None:
+    lines = ["neuron,r2_cv,r2_fit"]
+    lines += [f"{i},{a:.6g},{b:.6g}" for i, (a, b) in enumerate(zip(r2_cv, r2_fit))]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _figures(out: Path, search, kappa, y, y_shown, r2_shown, *, labels, conditions, labels_title, stimulus, time,
+             activity_label, held_out) -> dict:
+    # Figure objects, not pyplot: files only, whatever backend the caller's session uses, and nothing left open
+    from matplotlib.figure import Figure
+
+    from . import plotting
+
+    def subplots(n_cols=1, *, figsize):
+        fig = Figure(figsize=figsize, layout="constrained")
+        return fig, fig.subplots(1, n_cols, squeeze=False)
+
+    files = {}
+    fig, ((ax,),) = subplots(figsize=(5.2, 3.6))
+    plotting.plot_rank_selection(search, ax=ax)
+    ax.set_ylabel("cross-validated $R^2$")
+    ax.set_title("rank selection (one-standard-error rule)", fontsize="medium")
+    fig.savefig(out / "rank_curve.png", dpi=120)
+    files["rank_curve"] = "rank_curve.png"
+
+    rank = kappa.shape[-1]
+    shown = min(rank, 3)
+    n_panels = shown + (rank >= 2)
+    fig, axes = subplots(n_panels, figsize=(max(3.6 * n_panels + 1.4, 6.5), 3.6))
+    for r in range(shown):
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, r], conditions=conditions, dims=r, time=time,
+                                          stimulus=stimulus, cmap="viridis", legend=False)
+    if rank >= 2:
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, shown], conditions=conditions, dims=(0, 1),
+                                          time=time, stimulus=stimulus, cmap="viridis", labels_title=labels_title)
+    elif labels is not None or conditions is not None:
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, 0], conditions=conditions, time=time,
+                                          stimulus=stimulus, cmap="viridis", labels_title=labels_title)
+    if conditions is not None:
+        what = "mean per condition" + (f", coloured by {labels_title}" if labels is not None else "")
+    else:
+        what = f"mean per {labels_title}" if labels is not None else "each trial"
+    timing = "\nshaded: stimulus" + ("; in the plane ▲ onset, ■ offset" if rank >= 2 else "") if stimulus else ""
+    fig.suptitle(f"latents of the chosen rank-{rank} model, {what}{timing}", fontsize="medium")
+    fig.savefig(out / "latents.png", dpi=120)
+    files["latents_figure"] = "latents.png"
+
+    fig, axes = subplots(3, figsize=(12.5, 3.6))
+    plotting.plot_predicted_vs_recorded(y, y_shown, labels, conditions=conditions, axes=axes[0], time=time,
+                                        ylabel=activity_label, labels_title=labels_title)
+    source = "held-out predictions (cross-validation)" if held_out else "predictions of the refitted model"
+    fig.suptitle(f"recorded (solid) vs {source}: best, median and worst neuron", fontsize="medium")
+    fig.savefig(out / "predictions.png", dpi=120)
+    files["predictions_figure"] = "predictions.png"
+
+    fig, ((ax,),) = subplots(figsize=(5.2, 3.6))
+    plotting.plot_r2_per_neuron(r2_shown, ax=ax, label=("cross-validated" if held_out else "in-sample")
+                                + " $R^2$ per neuron")
+    fig.savefig(out / "r2_per_neuron.png", dpi=120)
+    files["r2_figure"] = "r2_per_neuron.png"
+    return files
+
+
+def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, labels_title="condition",
+                 stimulus=None, time=None, activity_label="activity", figures=True, extra=None):
+    """Write the model, the rank table and the figures of a fitted rank search to a folder.
+
+    Files: ``model.joblib`` (the refitted estimator), ``summary.json`` (scores per rank: mean, SD over folds and
+    SE of the mean, the chosen rank; sizes; ``extra``), ``r2_per_neuron.csv``, ``latents.npy`` and, with
+    matplotlib and ``figures=True``: ``rank_curve.png`` (mean +/- SE per rank, the chosen rank starred),
+    ``latents.png`` (each latent against time and the first two against each other, averaged per condition,
+    the stimulus shaded), ``predictions.png`` (recorded and predicted activity of the best, median and worst
+    neuron), ``r2_per_neuron.png`` (histogram).
+
+    Parameters
+    ----------
+    search : fitted GridSearchCV
+        A search over ``rank`` with refit, e.g. ``refit=one_standard_error_rule``.
+    X : array-like of shape (n_trials, n_timesteps, n_inputs)
+    y : array-like of shape (n_trials, n_timesteps, n_neurons)
+        The activity the search was fitted to (NaN = not recorded).
+    out : str or path-like
+        Folder, created if needed.
+    y_cv : array-like of shape (n_trials, n_timesteps, n_neurons), optional
+        Held-out predictions (``cross_val_predict`` of the chosen model): the figures and the per-neuron R^2
+        then show held-out fits; without it, the refitted model's in-sample predictions.
+    labels : array-like of shape (n_trials,), optional
+        Label of each trial: figures average and colour by it.
+    conditions : array-like of shape (n_trials,), optional
+        Condition of each trial when it differs from ``labels`` (e.g. conditions crossing a context with a
+        stimulus strength, labelled by strength): figures average per condition and colour each by its label.
+    labels_title : str, default="condition"
+        Name of the labels in legends.
+    stimulus : (float, float), optional
+        Stimulus start and stop in the units of ``time``, shaded in the latents figure.
+    time : array-like of shape (n_timesteps,), optional
+        Time of each step (steps by default).
+    activity_label : str, default="activity"
+        Axis label of the activity, with its unit (e.g. "rate (spikes/s)", "z-scored rate").
+    figures : bool, default=True
+        Draw the figures (needs matplotlib).
+    extra : dict, optional
+        More entries for ``summary.json`` (e.g. the data file and preprocessing).
+
+    Returns
+    -------
+    report : Bunch
+        ``summary`` (the dict written to summary.json) and ``files`` (name -> file name in ``out``).
+
+    Examples
+    --------
+    >>> import tempfile, warnings
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn_lowrank import LowRankRNNRegressor, one_standard_error_rule
+    >>> from sklearn_lowrank.datasets import make_low_rank_teacher
+    >>> from sklearn_lowrank.report import write_report
+    >>> X, y = make_low_rank_teacher(n_units=8, rank=1, n_inputs=1, n_trials=12, n_timesteps=10,
+    ...                              random_state=0, return_X_y=True)
+    >>> search = GridSearchCV(LowRankRNNRegressor(max_iter=5, random_state=0), {"rank": [1, 2]}, cv=3,
+    ...                       refit=one_standard_error_rule)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # five epochs do not converge
+    ...     search = search.fit(X, y)
+    >>> report = write_report(search, X, y, tempfile.mkdtemp(), figures=False)
+    >>> sorted(report.files)
+    ['latents', 'model', 'r2_per_neuron', 'summary']
+    >>> report.summary["ranks"], report.summary["n_splits"]
+    ([1, 2], 3)
+    """
+    import joblib
+
+    table = _rank_table(search)
+    best = search.best_estimator_
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 3 or X.ndim != 3 or X.shape[:2] != y.shape[:2]:
+        raise ValueError(f"X and y must be trial tensors with the same trials and steps; got {X.shape} and "
+                         f"{y.shape}.")
+    if y_cv is not None:
+        y_cv = np.asarray(y_cv, dtype=np.float32)
+        if y_cv.shape != y.shape:
+            raise ValueError(f"y_cv must have the shape of y {y.shape}; got {y_cv.shape}.")
+    for name, values in (("labels", labels), ("conditions", conditions)):
+        if values is not None and np.shape(values) != (y.shape[0],):
+            raise ValueError(f"{name} must have shape (n_trials,) = ({y.shape[0]},); got {np.shape(values)}.")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    y_fit = best.predict(X)
+    r2_fit = r2_per_feature(y, y_fit)
+    r2_cv = r2_per_feature(y, y_cv) if y_cv is not None else np.full(y.shape[2], np.nan)
+    kappa = best.transform(X)
+    files = {"model": "model.joblib", "r2_per_neuron": "r2_per_neuron.csv", "latents": "latents.npy",
+             "summary": "summary.json"}
+    joblib.dump(best, out / files["model"])
+    _write_r2_csv(out / files["r2_per_neuron"], r2_cv, r2_fit)
+    np.save(out / files["latents"], kappa)
+    if figures:
+        held_out = y_cv is not None
+        files.update(_figures(out, search, kappa, y, y_cv if held_out else y_fit, r2_cv if held_out else r2_fit,
+                              labels=labels, conditions=conditions, labels_title=labels_title, stimulus=stimulus,
+                              time=time,
+                              activity_label=activity_label, held_out=held_out))
+    n_trials, n_timesteps, n_neurons = y.shape
+    summary = {
+        "n_trials": n_trials, "n_timesteps": n_timesteps, "n_inputs": int(X.shape[-1]), "n_neurons": n_neurons,
+        "fraction_missing": float(np.isnan(y).mean()),
+        "ranks": table["ranks"], "n_splits": table["n_splits"],
+        "mean_test_score": [_finite_or_none(v) for v in table["mean"]],
+        "sd_test_score": [_finite_or_none(v) for v in table["sd"]],
+        "se_test_score": [_finite_or_none(v) for v in table["se"]],
+        "score_spread": "sd_test_score: standard deviation of the fold scores; se_test_score: standard error of "
+                        "their mean, sd / sqrt(n_splits), the spread the one-standard-error rule uses",
+        "best_mean_rank": table["best_mean"],
+        "chosen_rank": table["chosen"],
+        "r2_cv": _finite_or_none(table["mean"][int(search.best_index_)]),
+        "median_r2_per_neuron_cv": _finite_or_none(np.nanmedian(r2_cv)) if np.isfinite(r2_cv).any() else None,
+        "r2_fit": _finite_or_none(best.score(X, y)),
+        "n_iter": int(best.n_iter_),
+        "estimator": repr(best),
+        **(extra or {}),
+        "files": files,
+    }
+    (out / files["summary"]).write_text(json.dumps(summary, indent=2) + "\n")
+    return Bunch(summary=summary, files=files)
