@@ -9,6 +9,7 @@ from scipy import optimize
 from sklearn.metrics import adjusted_rand_score
 
 from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor
+from sklearn_lowrank._core.start import canonicalize_
 from sklearn_lowrank.datasets import simulate_rnn
 from sklearn_lowrank.inspection import (
     connectivity_vectors,
@@ -50,7 +51,8 @@ def _network(m=None, n=None, w_in=None, *, J=None, readout_weights=None, x0=None
         if readout_weights is not None:
             module.readout_weights.copy_(torch.as_tensor(readout_weights, dtype=torch.float32))
             module.readout_bias.fill_(bias)
-    est._store_fitted()
+    canonicalize_(module)  # fitted networks hold m, n in canonical form
+    est._adopt_module(module)
     return est
 
 
