@@ -20,7 +20,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._core.init import count_state_targets
+from ._core.network import LINKS, PoissonReadout
 from ._core.training import TrainingConfig, train
+from ._counts import check_counts
+from ._ragged import check_same_lengths, ragged_lengths, unpad_trials
 from ._validation import (
     MAX_MAGNITUDE,
     _check_values,
@@ -29,9 +33,14 @@ from ._validation import (
     check_score_y,
     check_trials_X,
 )
-from .metrics import r2_score_trials
+from .metrics import d2_poisson_score_trials, r2_score_trials
 
 __all__ = ["BaseRNNEstimator"]
+
+#: ``score`` of each loss: R^2 for squared error, the fraction of Poisson deviance explained for counts.
+_SCORES = {"squared_error": r2_score_trials, "poisson": d2_poisson_score_trials}
+#: Link of the Poisson readout (softplus: see benchmarks/bench_spikes.py --links for the comparison with exp).
+POISSON_LINK = "softplus"
 
 
 def _resolve_device(device) -> torch.device:
@@ -67,6 +76,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "loss": [StrOptions({"squared_error", "poisson"})],
     }
 
     # -- hooks ---------------------------------------------------------------------------------------------------
@@ -92,7 +102,33 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
             clip_grad_norm=self.clip_grad_norm,
             noise_std=self.noise_std,
             verbose=self.verbose,
+            loss=self.loss,
         )
+
+    def _count_start(self, X, y, mask, scale: float = 1.0):
+        """With ``loss="poisson"``: the Poisson readout to attach and the states to start the network from.
+
+        Returns None for squared error; else ``(readout, (X_g, states, mask_g))`` where the readout's gain and
+        offset map the standardised states (one trial per distinct input pattern, see
+        :func:`~sklearn_lowrank._core.init.count_state_targets`) back to smoothed rate estimates.
+        """
+        if self.loss != "poisson":
+            return None
+        X_g, states, mask_g, gain, offset = count_state_targets(
+            X.cpu(), y.cpu(), None if mask is None else mask.cpu(), inverse_link=LINKS[POISSON_LINK][1],
+            scale=scale)
+        readout = PoissonReadout(y.shape[-1], link=POISSON_LINK, gain=gain, offset=offset).to(y.device)
+        return readout, (X_g.to(X.device), states.to(y.device), None if mask_g is None else mask_g.to(y.device))
+
+    def _store_observation(self) -> None:
+        """``rate_gain_`` and ``rate_offset_`` of the Poisson readout (removed for squared error)."""
+        observation = getattr(self.module_, "observation", None)
+        if observation is None:
+            for name in ("rate_gain_", "rate_offset_"):
+                self.__dict__.pop(name, None)
+            return
+        self.rate_gain_ = observation.gain.detach().cpu().numpy().copy()
+        self.rate_offset_ = observation.offset.detach().cpu().numpy().copy()
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -102,10 +138,13 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_trials, n_timesteps, n_inputs)
             Inputs of each trial; ``n_inputs`` may be 0. A 2D array (n_trials, n_inputs) is read as trials of one
-            time step. A list of equally shaped (n_timesteps, n_inputs) arrays is stacked along trials.
+            time step. A list of equally shaped (n_timesteps, n_inputs) arrays is stacked along trials; a list of
+            (n_timesteps_i, n_inputs) trials of different lengths is padded with zeros after each trial's end.
         y : array-like of shape (n_trials, n_timesteps, n_outputs)
-            Activity (identity readout) or task targets (linear readout). NaN marks a missing observation, left
-            out of the loss. With 2D X, y is (n_trials,) or (n_trials, n_outputs).
+            Activity (identity readout) or task targets (linear readout); spike counts per bin (>= 0, not
+            necessarily integers) with ``loss="poisson"``. NaN marks a missing observation, left out of the
+            loss. With 2D X, y is (n_trials,) or (n_trials, n_outputs). For ragged X, a list of
+            (n_timesteps_i, n_outputs) trials of the same lengths, padded with NaN.
 
         Returns
         -------
@@ -119,7 +158,10 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         values beyond the float32 range and values above about 1.8e19 in magnitude (whose squares overflow
         float32) are errors: rescale such data first.
         """
+        check_same_lengths(X, y)
         X, y, mask, _, y_ndim = check_fit_data(self, X, y)
+        if self.loss == "poisson":
+            check_counts(y, mask)
         device = _resolve_device(self.device)
         warm = self.warm_start and hasattr(self, "module_")
         if warm and (y.shape[-1] != self.n_outputs_):
@@ -159,6 +201,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         self.best_loss_ = result.best_loss
         self.n_iter_ = result.n_iter
         self._store_fitted()
+        self._store_observation()
         self._warn_stop(result.stop_reason)
         return self
 
@@ -220,11 +263,16 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        y_pred : ndarray of shape (n_trials, n_timesteps, n_outputs)
-            ``y_pred[:, t]`` is read from the state after the update driven by ``X[:, t]``. With 2D X the time
-            axis is dropped, and so is the output axis if ``y`` was 1D at fit.
+        y_pred : ndarray of shape (n_trials, n_timesteps, n_outputs), or list of ndarray
+            ``y_pred[:, t]`` is read from the state after the update driven by ``X[:, t]``; expected spike counts
+            per bin with ``loss="poisson"``. With 2D X the time axis is dropped, and so is the output axis if
+            ``y`` was 1D at fit. For X a list of trials of different lengths, a list of (n_timesteps_i, n_outputs)
+            arrays.
         """
+        lengths = ragged_lengths(X)
         out, x_ndim = self._simulate(X, initial_state=initial_state)
+        if lengths is not None:
+            return unpad_trials(out, lengths)
         if x_ndim == 2:
             out = out[:, 0]
             if self._y_ndim == 1:
@@ -241,17 +289,22 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        states : ndarray of shape (n_trials, n_timesteps, n_units)
+        states : ndarray of shape (n_trials, n_timesteps, n_units), or list of ndarray for ragged X
         """
-        return self._simulate(X, initial_state=initial_state, want="states")[0]
+        lengths = ragged_lengths(X)
+        states = self._simulate(X, initial_state=initial_state, want="states")[0]
+        return states if lengths is None else unpad_trials(states, lengths)
 
     def score(self, X, y, sample_weight=None):
         """Variance-weighted R^2 of the prediction over all features, trials and time steps (NaN ignored).
 
+        With ``loss="poisson"``, the fraction of Poisson deviance explained, D^2
+        (:func:`~sklearn_lowrank.metrics.d2_poisson_score_trials`).
+
         Parameters
         ----------
-        X : array-like of shape (n_trials, n_timesteps, n_inputs)
-        y : array-like of shape (n_trials, n_timesteps, n_outputs)
+        X : array-like of shape (n_trials, n_timesteps, n_inputs), or list of (n_timesteps_i, n_inputs) arrays
+        y : array-like of shape (n_trials, n_timesteps, n_outputs), or list of (n_timesteps_i, n_outputs) arrays
             NaN entries are left out.
         sample_weight : array-like of shape (n_trials,), optional
             Weight of each trial.
@@ -259,8 +312,10 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         Returns
         -------
         score : float
-            1 - sum of squared errors / sum of squared deviations from each feature's mean.
+            1 - sum of squared errors / sum of squared deviations from each feature's mean; with
+            ``loss="poisson"``, 1 - Poisson deviance / deviance of each neuron's mean count. Higher is better.
         """
+        check_same_lengths(X, y)
         out, x_ndim = self._simulate(X)
         y = check_score_y(y, out.shape[:2] + (self.n_features_in_,), x_ndim)
         if y.ndim != 3:
@@ -268,7 +323,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         if y.shape[-1] != out.shape[-1]:
             raise ValueError(f"y has {y.shape[-1]} outputs, but {type(self).__name__} predicts {out.shape[-1]} "
                              "(n_outputs_ at fit time); pass the same neurons/outputs as at fit.")
-        return r2_score_trials(y, out, sample_weight=sample_weight)
+        return _SCORES[self.loss](y, out, sample_weight=sample_weight)
 
     # -- tags and persistence ------------------------------------------------------------------------------------
     def __sklearn_tags__(self):

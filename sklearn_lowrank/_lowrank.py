@@ -15,6 +15,7 @@ from ._base import BaseRNNEstimator
 from ._core.init import regression_init
 from ._core.network import FullRankRNN, LowRankRNN
 from ._core.training import evaluate_loss
+from ._ragged import ragged_lengths, unpad_trials
 
 __all__ = ["LowRankRNNRegressor", "canonical_loadings"]
 
@@ -134,6 +135,12 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         1: one line per epoch; 2: a progress bar.
     warm_start : bool, default=False
         Continue from the fitted network (and optimiser state) on the next call to fit.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        Observation model. "squared_error": y holds activity, compared with the readout by squared error.
+        "poisson": y holds spike counts per bin (>= 0; NaN for missing), each output gets expected counts
+        ``softplus(rate_gain_ * readout + rate_offset_)``, the loss is the Poisson negative log-likelihood,
+        ``predict`` returns expected counts and ``score`` the deviance explained (D^2). Single trials can be
+        fitted directly: the network is deterministic, so it predicts each condition's expected counts.
 
     Attributes
     ----------
@@ -148,6 +155,8 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     readout_weights_ : ndarray of shape (n_units_, n_outputs_)
         Only with ``readout="linear"``; ``readout_bias_`` of shape (n_outputs_,) too.
     initial_state_ : ndarray of shape (n_units_,)
+    rate_gain_, rate_offset_ : ndarray of shape (n_outputs_,)
+        Per-output gain and offset of the Poisson readout; only with ``loss="poisson"``.
     n_units_ : int
     n_outputs_ : int
     n_features_in_ : int
@@ -176,6 +185,10 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     ``(s_t - (1 - alpha) s_{t-1}) / alpha ~ J phi(s_{t-1}) + W_in^T u_t``; J is reduced to the requested rank
     by reduced-rank regression and BPTT refines it. Saturated rates (|y| > 0.999 with a tanh output) and NaN
     are treated as missing targets. Hidden units start with small random loadings.
+
+    With ``loss="poisson"`` the states to regress on come from the counts: trials with identical inputs are
+    averaged, smoothed along time, floored, passed through the inverse link and standardised per neuron; the
+    readout's gain and offset start at the standard deviation and mean of the link-inverted rates.
 
     References
     ----------
@@ -229,6 +242,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         random_state=None,
         verbose=0,
         warm_start=False,
+        loss="squared_error",
     ):
         self.rank = rank
         self.n_units = n_units
@@ -250,6 +264,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.loss = loss
 
     # -- hooks ---------------------------------------------------------------------------------------------------
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
@@ -281,18 +296,21 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
             module = LowRankRNN(n_units, n_inputs, n_outputs, self.rank, generator=generator, **kwargs)
         if not self.train_initial_state:
             module.initial_state.requires_grad_(False)  # the training loop only updates what requires grad
+        count_start = self._count_start(X, y, mask, scale=0.5 if self.output_activation == "tanh" else 1.0)
+        if count_start is not None:
+            module.observation = count_start[0]
         if self.init == "auto" and self.readout == "identity":
             random_start = copy.deepcopy(module.state_dict())
-            self._regression_init(module, X, y, mask, n_units)
+            self._regression_init(module, *((X, y, mask) if count_start is None else count_start[1]), n_units)
             # A one-step regression can give a network that is unstable when run freely (e.g. a full-rank J
             # fitted to noisy rates): keep it only if it predicts the training trials (at most 64 of them,
             # evenly spaced) better than the random start.
             step = max(1, -(-X.shape[0] // 64))
             X_s, y_s, mask_s = X[::step], y[::step], None if mask is None else mask[::step]
-            regression_loss = evaluate_loss(module, X_s, y_s, mask_s)
+            regression_loss = evaluate_loss(module, X_s, y_s, mask_s, loss=self.loss)
             random_module = copy.deepcopy(module)
             random_module.load_state_dict(random_start)
-            if not regression_loss <= evaluate_loss(random_module, X_s, y_s, mask_s):
+            if not regression_loss <= evaluate_loss(random_module, X_s, y_s, mask_s, loss=self.loss):
                 module.load_state_dict(random_start)
         return module
 
@@ -355,15 +373,18 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
 
         Returns
         -------
-        kappa : ndarray of shape (n_trials, n_timesteps, rank)
+        kappa : ndarray of shape (n_trials, n_timesteps, rank), or list of ndarray for ragged X
             With ``rank=None`` there is no low-rank latent space and the unit states
             (n_trials, n_timesteps, n_units) are returned. With 2D X the time axis is dropped.
         """
+        lengths = ragged_lengths(X)
         states, x_ndim = self._simulate(X, initial_state=initial_state, want="states")
         if self.rank is not None:
             m = self.m_.astype(np.float32)
             norms = np.maximum((m**2).sum(axis=0), np.finfo(np.float32).tiny)
             states = states @ (m / norms)
+        if lengths is not None:
+            return unpad_trials(states, lengths)
         return states[:, 0] if x_ndim == 2 else states
 
     def fit_transform(self, X, y=None, **fit_params):

@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
+from ._ragged import pad_trials, ragged_lengths
+
 __all__ = ["check_trials_X", "check_trials_y", "check_fit_data", "check_score_y"]
 
 #: Largest finite float32.
@@ -22,6 +24,10 @@ _SHAPE_HELP = (
 )
 _RESCALE_HELP = ("rescale it first (divide it by a constant, or standardise it with "
                  "sklearn_lowrank.preprocessing.TrialStandardScaler)")
+
+
+#: Padding of ragged lists of trials: inputs with zeros after a trial's end, activity with NaN (not observed).
+_RAGGED_FILL = {"X": 0.0, "y": np.nan}
 
 
 def _reject_bad_dtypes(arr, name: str):
@@ -54,6 +60,8 @@ def _as_array(data, name: str):
             raise ValueError("This estimator requires y to be passed, but the target y is None; pass the activity "
                              "(n_trials, n_timesteps, n_features).")
         raise ValueError(f"{name} is None. {_SHAPE_HELP}")
+    if name in _RAGGED_FILL and ragged_lengths(data) is not None:
+        return pad_trials(data, name, _RAGGED_FILL[name])  # trials of unequal length (see _ragged.py)
     if isinstance(data, list | tuple):
         if data and all(hasattr(a, "shape") for a in data):
             # A list of equally shaped per-trial arrays stacks along trials; ragged lists are an error.

@@ -7,10 +7,12 @@ from ._tasks import (
     make_perceptual_decision_task,
     make_working_memory_task,
 )
+from ._spikes import make_spiking_teacher
 from ._teacher import make_low_rank_teacher, simulate_rnn
 
 __all__ = [
     "make_low_rank_teacher",
+    "make_spiking_teacher",
     "simulate_rnn",
     "make_context_dependent_task",
     "make_perceptual_decision_task",
