@@ -316,7 +316,7 @@ LINKS = {"softplus": (nn.functional.softplus, _inverse_softplus), "exp": (torch.
 
 
 class PoissonReadout(nn.Module):
-    """Expected spike counts per bin from the readout: ``link(gain * readout + offset)``, one gain and offset per output.
+    """Expected spike counts per bin, ``link(gain * readout + offset)``, with one gain and offset per output.
 
     Parameters
     ----------
