@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from ._ragged import pad_trials, ragged_lengths
+from ._ragged import pad_if_ragged
 
 __all__ = ["check_trials_X", "check_trials_y", "check_fit_data", "check_score_y"]
 
@@ -24,10 +24,6 @@ _SHAPE_HELP = (
 )
 _RESCALE_HELP = ("rescale it first (divide it by a constant, or standardise it with "
                  "sklearn_lowrank.preprocessing.TrialStandardScaler)")
-
-
-#: Padding of ragged lists of trials: inputs with zeros after a trial's end, activity with NaN (not observed).
-_RAGGED_FILL = {"X": 0.0, "y": np.nan}
 
 
 def _reject_bad_dtypes(arr, name: str):
@@ -60,8 +56,6 @@ def _as_array(data, name: str):
             raise ValueError("This estimator requires y to be passed, but the target y is None; pass the activity "
                              "(n_trials, n_timesteps, n_features).")
         raise ValueError(f"{name} is None. {_SHAPE_HELP}")
-    if name in _RAGGED_FILL and ragged_lengths(data) is not None:
-        return pad_trials(data, name, _RAGGED_FILL[name])  # trials of unequal length (see _ragged.py)
     if isinstance(data, list | tuple):
         if data and all(hasattr(a, "shape") for a in data):
             # A list of equally shaped per-trial arrays stacks along trials; ragged lists are an error.
@@ -170,7 +164,7 @@ def check_trials_X(estimator, X, *, reset: bool) -> tuple[np.ndarray, int]:
     ndim : int
         The dimensionality the caller used (2 or 3), to shape the predictions alike.
     """
-    X = _as_array(X, "X")
+    X = _as_array(pad_if_ragged(X, "X", 0.0), "X")  # trials of unequal length: zeros after each one's end
     ndim = _ndim(X)
     if ndim in (2, 3):
         _check_trials(_shape(X), "X")
@@ -197,7 +191,7 @@ def check_trials_X(estimator, X, *, reset: bool) -> tuple[np.ndarray, int]:
 
 def _y_array(y, X_shape: tuple, x_ndim: int) -> tuple[np.ndarray, int]:
     """y as float32 (n_trials, n_timesteps, n_outputs) matching X's trials and steps; NaN kept, inf an error."""
-    y = _as_array(y, "y")
+    y = _as_array(pad_if_ragged(y, "y", np.nan), "y")  # trials of unequal length: NaN (not observed) after the end
     if hasattr(y, "iloc"):
         y = y.to_numpy()
     ndim = _ndim(y)
