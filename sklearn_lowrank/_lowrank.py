@@ -299,6 +299,10 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         count_start = self._count_start(X, y, mask, scale=0.5 if self.output_activation == "tanh" else 1.0)
         if count_start is not None:
             module.observation = count_start[0]
+            if self.readout == "identity":
+                # A unit's gain duplicates the scale of its own loadings; trained, it leaves that scale (and with
+                # it the connectivity) unidentified. It stays at the data-driven value, shared by all units.
+                module.observation.gain.requires_grad_(False)
         if self.init == "auto" and self.readout == "identity":
             random_start = copy.deepcopy(module.state_dict())
             self._regression_init(module, *((X, y, mask) if count_start is None else count_start[1]), n_units)

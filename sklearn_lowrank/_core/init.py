@@ -376,9 +376,10 @@ def count_state_targets(
     Trials with identical inputs are averaged first (a deterministic network predicts the same expected counts
     for all of them, so their mean is the estimate of those counts), then each neuron's mean counts are smoothed
     along time by a normalised Gaussian filter (missing entries left out), floored at ``floor`` times the neuron's
-    mean count (the inverse link of 0 is -inf), passed through the inverse link and standardised to standard
-    deviation ``scale``. The per-neuron mean and standard deviation of the link-inverted rates are the readout's
-    offset and gain: ``link(gain * s + offset)`` returns the smoothed rates.
+    mean count (the inverse link of 0 is -inf), passed through the inverse link, centred on each neuron's mean and
+    divided by one common factor that gives them a root-mean-square spread of ``scale``. The per-neuron means and
+    the common factor are the readout's offsets and gains: ``link(gain * s + offset)`` returns the smoothed
+    rates.
 
     Parameters
     ----------
@@ -391,7 +392,7 @@ def count_state_targets(
     sigma : float, default=2.0
         Standard deviation of the smoothing, in time steps.
     scale : float, default=1.0
-        Standard deviation of the returned states of each neuron.
+        Root mean square over neurons of the standard deviations of the returned states.
     floor : float, default=0.1
 
     Returns
@@ -425,8 +426,11 @@ def count_state_targets(
     w = observed.to(z.dtype)
     n_obs = w.sum(dim=(0, 1)).clamp_min(1)
     offset = (z * w).sum(dim=(0, 1)) / n_obs
-    std = (((z - offset) ** 2 * w).sum(dim=(0, 1)) / n_obs).sqrt()
-    gain = torch.where(std > 1e-6, std / scale, torch.ones_like(std))
+    # One gain for all neurons (the root mean square of their spreads): a neuron's spread of link-inverted rates
+    # is the only trace of the spread of its unit's state, and standardising each neuron separately would erase
+    # it (the dynamics then fit almost as well with every unit rescaled, and the connectivity is lost).
+    std = (((z - offset) ** 2 * w).sum(dim=(0, 1)) / n_obs).mean().sqrt()
+    gain = (std.clamp_min(1e-6) / scale).expand(n_feat).clone()
     states = torch.where(observed, (z - offset) / gain, 0.0)
     group_inputs = groups_x.reshape(n_groups, n_steps, inputs.shape[-1])
     return group_inputs, states, None if bool(observed.all()) else observed, gain, offset

@@ -27,6 +27,7 @@ def make_spiking_teacher(
     bin_size=10.0,
     rate_range=(5.0, 20.0),
     link="softplus",
+    shared_gain=False,
     alpha=0.2,
     noise_std=0.0,
     random_state=None,
@@ -57,6 +58,11 @@ def make_spiking_teacher(
     rate_range : (float, float), default=(5.0, 20.0)
         Firing rates in Hz spanned by each neuron (its 2nd to 98th percentile).
     link : {"softplus", "exp"}, default="softplus"
+    shared_gain : bool, default=False
+        One gain and offset for all neurons (the units share their transfer function), mapping the 2nd and 98th
+        percentiles of all states pooled to ``rate_range``; a neuron whose state varies little then keeps a rate
+        near the middle of the range. With per-neuron gains the scale of each unit's state leaves no trace in
+        the spikes, so the connectivity can only be recovered up to a rescaling of each unit.
     alpha : float, default=0.2
         dt / tau of the network.
     noise_std : float, default=0.0
@@ -105,9 +111,10 @@ def make_spiking_teacher(
         states = net.states[condition]
     f, f_inv = _LINKS[link]
     z_lo, z_hi = f_inv(np.array([lo, hi]) * bin_size / 1000.0)
-    q_lo, q_hi = np.percentile(net.states.reshape(-1, n_neurons), [2.0, 98.0], axis=0)
-    gain = (z_hi - z_lo) / np.maximum(q_hi - q_lo, 1e-6)
-    offset = z_lo - gain * q_lo
+    # Percentiles of each neuron's state, or of all states pooled (one gain and offset for every neuron).
+    q_lo, q_hi = np.percentile(net.states.reshape(-1, 1 if shared_gain else n_neurons), [2.0, 98.0], axis=0)
+    gain = np.broadcast_to((z_hi - z_lo) / np.maximum(q_hi - q_lo, 1e-6), (n_neurons,)).copy()
+    offset = np.broadcast_to(z_lo - gain * q_lo, (n_neurons,)).copy()
     rates = f(gain * states + offset)
     y = rng.poisson(rates).astype(np.float32)
     if return_X_y:
