@@ -169,6 +169,9 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
                 f"warm_start=True but y has {y.shape[-1]} outputs where the fitted model has {self.n_outputs_}; "
                 "set warm_start=False to fit a new model."
             )
+        if warm and (getattr(self.module_, "observation", None) is not None) != (self.loss == "poisson"):
+            raise ValueError(f"warm_start=True but loss={self.loss!r} differs from the fitted model's observation "
+                             "model; set warm_start=False to fit a new model.")
         n_units = self._resolve_sizes(X.shape[-1], y.shape[-1])
         config = self._training_config()
         if config.early_stopping and X.shape[0] < 2:

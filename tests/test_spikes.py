@@ -179,3 +179,11 @@ def test_spiking_teacher_rates_and_counts():
     assert not np.allclose(noisy.rates[0], noisy.rates[1])
     with pytest.raises(ValueError, match="rate_range"):
         make_spiking_teacher(rate_range=(20.0, 5.0))
+
+
+def test_warm_start_refuses_a_change_of_loss(teacher):
+    d = teacher
+    est = _fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=1, warm_start=True, random_state=0), d.X, d.y)
+    _fit(est, d.X, d.y)  # same loss: continues
+    with pytest.raises(ValueError, match="warm_start=True but loss='squared_error'"):
+        est.set_params(loss="squared_error").fit(d.X, d.y)
