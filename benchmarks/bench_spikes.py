@@ -6,6 +6,9 @@ Sections (all by default, or those named on the command line):
   trials, 5 held-out conditions). ``loss="poisson"`` on the single-trial counts against ``loss="squared_error"``
   on the same trials smoothed (Gaussian, sigma 3 bins) and z-scored per neuron: R^2 of the predicted against the
   true rates on the held-out conditions, bits per spike on their trials, cosine of the effective connectivity.
+  Twice: with one gain and offset for all neurons (the teacher of the other sections), where the connectivity
+  is identifiable, and with a gain per neuron, where the spikes leave each unit's scale free (the connectivity
+  can then only be recovered up to a rescaling of each unit).
 - ``rank``: the rank chosen by cross-validated Poisson score (GridSearchCV over rank 1..4, GroupKFold over
   conditions), by the best mean score and by ``one_standard_error_rule``.
 - ``cosmooth``: co-smoothing, 75 of the 300 neurons held out: bits per spike on the held-out neurons of the
@@ -65,8 +68,14 @@ def fit_squared_error(X, counts, **params):
 
 
 def section_fit(w):
-    d = teacher()
-    w("Single-trial fits of a rank-2 spiking teacher (300 neurons, 20 x 30 trials, 50 bins of 10 ms)\n")
+    for shared in (True, False):
+        _fit_table(w, shared)
+
+
+def _fit_table(w, shared_gain):
+    d = teacher(shared_gain=shared_gain)
+    gains = "one gain for all neurons" if shared_gain else "a gain per neuron"
+    w(f"Single-trial fits of a rank-2 spiking teacher (300 neurons, 20 x 30 trials, 50 bins of 10 ms; {gains})\n")
     w(f"{'fit':<34}{'R2 rates':>9}{'bits/spk':>9}{'cos Jeff':>9}{'time (s)':>9}{'epochs':>7}\n")
     truth_bps = bits_per_spike(d.y[d.test], d.rates[d.test])
     w(f"{'true rates':<34}{1.0:>9.3f}{truth_bps:>9.3f}{1.0:>9.3f}{'':>9}{'':>7}\n")

@@ -140,7 +140,9 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         "poisson": y holds spike counts per bin (>= 0; NaN for missing), each output gets expected counts
         ``softplus(rate_gain_ * readout + rate_offset_)``, the loss is the Poisson negative log-likelihood,
         ``predict`` returns expected counts and ``score`` the deviance explained (D^2). Single trials can be
-        fitted directly: the network is deterministic, so it predicts each condition's expected counts.
+        fitted directly: the network is deterministic, so it predicts each condition's expected counts. With an
+        identity readout the gain is shared by all units and not trained (see Notes). Spiking noise dominates
+        the loss, so lower ``tol`` (e.g. 1e-5 or less).
 
     Attributes
     ----------
@@ -187,8 +189,10 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     are treated as missing targets. Hidden units start with small random loadings.
 
     With ``loss="poisson"`` the states to regress on come from the counts: trials with identical inputs are
-    averaged, smoothed along time, floored, passed through the inverse link and standardised per neuron; the
-    readout's gain and offset start at the standard deviation and mean of the link-inverted rates.
+    averaged, smoothed along time, floored, passed through the inverse link and centred per neuron; the
+    readout's offsets start at the neurons' means of the link-inverted rates and the gain at their root-mean-square
+    spread, one value for all units, kept fixed: a unit's gain duplicates the scale of its own loadings, and a
+    trained gain would leave that scale, and with it the connectivity, unidentified.
 
     References
     ----------
