@@ -88,6 +88,6 @@ plt.show()
 # The fitted Poisson readout
 # --------------------------
 # Each neuron's expected count is ``softplus(rate_gain_ * x + rate_offset_)``: the offsets carry the neurons'
-# baseline rates, the gain (shared, fixed at the data-driven start) the scale of the units' states.
+# baseline rates, the gain (one value shared by all units) the scale of the units' states.
 print("rate_offset_ range:", poisson.rate_offset_.min().round(2), poisson.rate_offset_.max().round(2),
       " rate_gain_:", poisson.rate_gain_[0].round(3))

@@ -105,7 +105,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
             loss=self.loss,
         )
 
-    def _count_start(self, X, y, mask, scale: float = 1.0):
+    def _count_start(self, X, y, mask, scale: float = 1.0, shared_gain: bool = False):
         """With ``loss="poisson"``: the Poisson readout to attach and the states to start the network from.
 
         Returns None for squared error; else ``(readout, (X_g, states, mask_g))`` where the readout's gain and
@@ -117,7 +117,8 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         X_g, states, mask_g, gain, offset = count_state_targets(
             X.cpu(), y.cpu(), None if mask is None else mask.cpu(), inverse_link=LINKS[POISSON_LINK][1],
             scale=scale)
-        readout = PoissonReadout(y.shape[-1], link=POISSON_LINK, gain=gain, offset=offset).to(y.device)
+        readout = PoissonReadout(y.shape[-1], link=POISSON_LINK, gain=gain, offset=offset,
+                                 shared_gain=shared_gain).to(y.device)
         return readout, (X_g.to(X.device), states.to(y.device), None if mask_g is None else mask_g.to(y.device))
 
     def _store_observation(self) -> None:
@@ -127,7 +128,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
             for name in ("rate_gain_", "rate_offset_"):
                 self.__dict__.pop(name, None)
             return
-        self.rate_gain_ = observation.gain.detach().cpu().numpy().copy()
+        self.rate_gain_ = np.broadcast_to(observation.gain.detach().cpu().numpy(), observation.offset.shape).copy()
         self.rate_offset_ = observation.offset.detach().cpu().numpy().copy()
 
     @_fit_context(prefer_skip_nested_validation=True)

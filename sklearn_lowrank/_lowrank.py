@@ -141,7 +141,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         ``softplus(rate_gain_ * readout + rate_offset_)``, the loss is the Poisson negative log-likelihood,
         ``predict`` returns expected counts and ``score`` the deviance explained (D^2). Single trials can be
         fitted directly: the network is deterministic, so it predicts each condition's expected counts. With an
-        identity readout the gain is shared by all units and not trained (see Notes). Spiking noise dominates
+        identity readout one gain is shared by all units (see Notes). Spiking noise dominates
         the loss, so lower ``tol`` (e.g. 1e-5 or less).
 
     Attributes
@@ -191,8 +191,8 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     With ``loss="poisson"`` the states to regress on come from the counts: trials with identical inputs are
     averaged, smoothed along time, floored, passed through the inverse link and centred per neuron; the
     readout's offsets start at the neurons' means of the link-inverted rates and the gain at their root-mean-square
-    spread, one value for all units, kept fixed: a unit's gain duplicates the scale of its own loadings, and a
-    trained gain would leave that scale, and with it the connectivity, unidentified.
+    spread. The gain is one trained value shared by all units: a gain per unit would duplicate the scale of the
+    unit's own loadings and leave that scale, and with it the connectivity, unidentified.
 
     References
     ----------
@@ -300,13 +300,12 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
             module = LowRankRNN(n_units, n_inputs, n_outputs, self.rank, generator=generator, **kwargs)
         if not self.train_initial_state:
             module.initial_state.requires_grad_(False)  # the training loop only updates what requires grad
-        count_start = self._count_start(X, y, mask, scale=0.5 if self.output_activation == "tanh" else 1.0)
+        # With an identity readout a unit's own gain would duplicate the scale of its loadings and leave that
+        # scale (and with it the connectivity) unidentified: one gain, shared by all units, is trained instead.
+        count_start = self._count_start(X, y, mask, scale=0.5 if self.output_activation == "tanh" else 1.0,
+                                        shared_gain=self.readout == "identity")
         if count_start is not None:
             module.observation = count_start[0]
-            if self.readout == "identity":
-                # A unit's gain duplicates the scale of its own loadings; trained, it leaves that scale (and with
-                # it the connectivity) unidentified. It stays at the data-driven value, shared by all units.
-                module.observation.gain.requires_grad_(False)
         if self.init == "auto" and self.readout == "identity":
             random_start = copy.deepcopy(module.state_dict())
             self._regression_init(module, *((X, y, mask) if count_start is None else count_start[1]), n_units)

@@ -71,7 +71,7 @@ def test_bits_per_spike_nan_aware_and_checks():
 
 def test_poisson_fit_predicts_expected_counts(teacher):
     d = teacher
-    est = _fit(LowRankRNNRegressor(rank=2, loss="poisson", max_iter=15, random_state=0), d.X, d.y)
+    est = _fit(LowRankRNNRegressor(rank=2, loss="poisson", max_iter=30, random_state=0), d.X, d.y)
     pred = est.predict(d.X)
     assert pred.shape == d.y.shape and np.all(pred > 0)
     assert est.rate_gain_.shape == est.rate_offset_.shape == (24,)
@@ -210,3 +210,12 @@ def test_nwb_counts_and_ragged_trials(tmp_path):
     assert rates[0, 0, 0] == 20.0  # spikes/s by default
     with pytest.raises(ValueError, match="smoothing_sigma=0"):
         load_nwb_trials(path, output="counts", smoothing_sigma=20.0)
+
+
+def test_identity_readout_trains_one_shared_gain(teacher):
+    d = teacher
+    est = _fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=3, random_state=0), d.X, d.y)
+    assert est.module_.observation.gain.shape == (1,) and est.module_.observation.gain.requires_grad
+    assert np.unique(est.rate_gain_).size == 1
+    mix = _fit(GaussianMixtureRNN(1, n_units=16, loss="poisson", max_iter=1, random_state=0), d.X, d.y[..., :3])
+    assert mix.module_.observation.gain.shape == (3,)  # a linear readout keeps a gain per output

@@ -324,6 +324,8 @@ class PoissonReadout(nn.Module):
     link : {"softplus", "exp"}, default="softplus"
     gain, offset : Tensor of shape (n_outputs,), optional
         Initial values (1 and 0 by default).
+    shared_gain : bool, default=False
+        One trainable gain for all outputs (a parameter of shape (1,), started at the mean of ``gain``).
     dtype : torch.dtype, default=torch.float32
 
     Examples
@@ -335,14 +337,14 @@ class PoissonReadout(nn.Module):
     tensor([[[0.6931, 1.3133]]], grad_fn=<RoundBackward1>)
     """
 
-    def __init__(self, n_outputs: int, *, link: str = "softplus", gain=None, offset=None,
+    def __init__(self, n_outputs: int, *, link: str = "softplus", gain=None, offset=None, shared_gain: bool = False,
                  dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.link = link
         self._link = LINKS[link][0]
         gain = torch.ones(n_outputs, dtype=dtype) if gain is None else torch.as_tensor(gain).to(dtype)
         offset = torch.zeros(n_outputs, dtype=dtype) if offset is None else torch.as_tensor(offset).to(dtype)
-        self.gain = nn.Parameter(gain.clone())
+        self.gain = nn.Parameter(gain.mean().reshape(1) if shared_gain else gain.clone())
         self.offset = nn.Parameter(offset.clone())
 
     def inverse(self, counts: torch.Tensor) -> torch.Tensor:
@@ -353,4 +355,4 @@ class PoissonReadout(nn.Module):
         return self._link(readout * self.gain + self.offset)
 
     def extra_repr(self) -> str:
-        return f"n_outputs={self.gain.numel()}, link={self.link!r}"
+        return f"n_outputs={self.offset.numel()}, link={self.link!r}, shared_gain={self.gain.numel() == 1}"
