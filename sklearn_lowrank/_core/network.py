@@ -347,10 +347,6 @@ class PoissonReadout(nn.Module):
         self.gain = nn.Parameter(gain.mean().reshape(1) if shared_gain else gain.clone())
         self.offset = nn.Parameter(offset.clone())
 
-    def inverse(self, counts: torch.Tensor) -> torch.Tensor:
-        """The readout value that gives the expected ``counts`` (> 0): ``(link^-1(counts) - offset) / gain``."""
-        return (LINKS[self.link][1](counts) - self.offset) / self.gain
-
     def forward(self, readout: torch.Tensor) -> torch.Tensor:
         return self._link(readout * self.gain + self.offset)
 
