@@ -24,9 +24,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._core.start import canonicalize_
+from ._core.start import canonicalize_, poisson_start
 from ._core.training import TrainingConfig, train
-from ._utils import _seed_from, check_device
+from ._counts import check_counts
+from ._ragged import check_same_lengths, pad_if_ragged, ragged_lengths, unpad_trials
+from ._utils import _seed_from, _to_numpy, check_device
 from ._validation import (
     MAX_MAGNITUDE,
     _check_values,
@@ -35,9 +37,14 @@ from ._validation import (
     check_score_y,
     check_trials_X,
 )
-from .metrics import r2_score_trials
+from .metrics import d2_poisson_score_trials, r2_score_trials
 
 __all__ = ["BaseRNNEstimator"]
+
+#: ``score`` of each loss: R^2 for squared error, the fraction of Poisson deviance explained for counts.
+_SCORES = {"squared_error": r2_score_trials, "poisson": d2_poisson_score_trials}
+#: Link of the Poisson readout (softplus: see benchmarks/bench_spikes.py --links for the comparison with exp).
+POISSON_LINK = "softplus"
 
 
 #: The device types of the ``device`` parameter, as listed in its error message.
@@ -82,6 +89,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "loss": [StrOptions({"squared_error", "poisson"})],
     }
 
     # -- hooks ---------------------------------------------------------------------------------------------------
@@ -107,6 +115,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
             clip_grad_norm=self.clip_grad_norm,
             noise_std=self.noise_std,
             verbose=self.verbose,
+            loss=self.loss,
         )
 
     def _output_range(self) -> tuple[float, float] | None:
@@ -114,6 +123,26 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         if self.output_activation == "tanh" and getattr(self, "readout", "linear") == "identity":
             return (-1.0, 1.0)
         return None
+
+    def _count_start(self, X, y, mask, scale: float = 1.0, shared_gain: bool = False):
+        """With ``loss="poisson"``: the Poisson readout to attach and the data to start the network from.
+
+        None for squared error; else :func:`~sklearn_lowrank._core.start.poisson_start`'s ``(readout,
+        (X_g, states, mask_g))``, computed on the data's device.
+        """
+        if self.loss != "poisson":
+            return None
+        return poisson_start(X, y, mask, link=POISSON_LINK, scale=scale, shared_gain=shared_gain)
+
+    def _store_observation(self) -> None:
+        """``rate_gain_`` and ``rate_offset_`` of the Poisson readout (removed for squared error)."""
+        observation = getattr(self.module_, "observation", None)
+        if observation is None:
+            for name in ("rate_gain_", "rate_offset_"):
+                self.__dict__.pop(name, None)
+            return
+        self.rate_gain_ = np.broadcast_to(_to_numpy(observation.gain), observation.offset.shape).copy()
+        self.rate_offset_ = _to_numpy(observation.offset)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_with_threads
@@ -125,10 +154,13 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         X : array-like of shape (n_trials, n_timesteps, n_inputs)
             Inputs of each trial; ``n_inputs`` may be 0. A 2D array (n_trials, n_inputs) is read as trials of one
             time step (see Notes). A list of equally shaped (n_timesteps, n_inputs) arrays is stacked along
-            trials; one trial is ``X[None]``, of shape (1, n_timesteps, n_inputs).
+            trials; a list of (n_timesteps_i, n_inputs) trials of different lengths is padded with zeros after each
+            trial's end; one trial is ``X[None]``, of shape (1, n_timesteps, n_inputs).
         y : array-like of shape (n_trials, n_timesteps, n_outputs)
-            Activity (identity readout) or task targets (linear readout). NaN marks a missing observation, left
-            out of the loss. With 2D X, y is (n_trials,) or (n_trials, n_outputs).
+            Activity (identity readout) or task targets (linear readout); spike counts per bin (>= 0, not
+            necessarily integers) with ``loss="poisson"``. NaN marks a missing observation, left out of the
+            loss. With 2D X, y is (n_trials,) or (n_trials, n_outputs). For ragged X, a list of
+            (n_timesteps_i, n_outputs) trials of the same lengths, padded with NaN.
 
         Returns
         -------
@@ -158,13 +190,19 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         outside, or any beyond 1.5 in magnitude (e.g. rates in Hz), is an error.
         """
         device = check_device(self.device)
+        check_same_lengths(X, y)
         X, y, mask, _, y_ndim = check_fit_data(self, X, y, output_range=self._output_range())
+        if self.loss == "poisson":
+            check_counts(y, mask)
         warm = self.warm_start and hasattr(self, "module_")
         if warm and (y.shape[-1] != self.n_outputs_):
             raise ValueError(
                 f"warm_start=True but y has {y.shape[-1]} outputs where the fitted model has {self.n_outputs_}; "
                 "set warm_start=False to fit a new model."
             )
+        if warm and (getattr(self.module_, "observation", None) is not None) != (self.loss == "poisson"):
+            raise ValueError(f"warm_start=True but loss={self.loss!r} differs from the fitted model's observation "
+                             "model; set warm_start=False to fit a new model.")
         n_units = self._resolve_sizes(X.shape[-1], y.shape[-1])
         config = self._training_config()
         if config.early_stopping and X.shape[0] < 2:
@@ -214,6 +252,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         self.best_loss_ = float("nan") if result is None else result.best_loss
         self.n_iter_ = 0 if result is None else result.n_iter
         self._store_fitted()
+        self._store_observation()
 
     def _warn_stop(self, reason: str) -> None:
         name = type(self).__name__
@@ -234,7 +273,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
     def _simulate(self, X, *, initial_state=None, batch_size: int = 256, want: str = "outputs"):
         """Noise-free simulation in batches of trials; returns float32 numpy arrays of outputs or states."""
         check_is_fitted(self, "module_")
-        X, x_ndim = check_trials_X(self, X, reset=False)
+        X, x_ndim = check_trials_X(self, pad_if_ragged(X, "X", 0.0), reset=False)  # ragged: unpadded by callers
         module = self.module_
         device = next(module.parameters()).device
         x0 = None
@@ -274,11 +313,16 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        y_pred : ndarray of shape (n_trials, n_timesteps, n_outputs)
-            ``y_pred[:, t]`` is read from the state after the update driven by ``X[:, t]``. With 2D X the time
-            axis is dropped, and so is the output axis if ``y`` was 1D at fit.
+        y_pred : ndarray of shape (n_trials, n_timesteps, n_outputs), or list of ndarray
+            ``y_pred[:, t]`` is read from the state after the update driven by ``X[:, t]``; expected spike counts
+            per bin with ``loss="poisson"``. With 2D X the time axis is dropped, and so is the output axis if
+            ``y`` was 1D at fit. For X a list of trials of different lengths, a list of (n_timesteps_i, n_outputs)
+            arrays.
         """
+        lengths = ragged_lengths(X)
         out, x_ndim = self._simulate(X, initial_state=initial_state)
+        if lengths is not None:
+            return unpad_trials(out, lengths)
         if x_ndim == 2:
             out = out[:, 0]
             if self._y_ndim == 1:
@@ -295,17 +339,22 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        states : ndarray of shape (n_trials, n_timesteps, n_units)
+        states : ndarray of shape (n_trials, n_timesteps, n_units), or list of ndarray for ragged X
         """
-        return self._simulate(X, initial_state=initial_state, want="states")[0]
+        lengths = ragged_lengths(X)
+        states = self._simulate(X, initial_state=initial_state, want="states")[0]
+        return states if lengths is None else unpad_trials(states, lengths)
 
     def score(self, X, y, sample_weight=None):
         """Variance-weighted R^2 of the prediction over all features, trials and time steps (NaN ignored).
 
+        With ``loss="poisson"``, the fraction of Poisson deviance explained, D^2
+        (:func:`~sklearn_lowrank.metrics.d2_poisson_score_trials`).
+
         Parameters
         ----------
-        X : array-like of shape (n_trials, n_timesteps, n_inputs)
-        y : array-like of shape (n_trials, n_timesteps, n_outputs)
+        X : array-like of shape (n_trials, n_timesteps, n_inputs), or list of (n_timesteps_i, n_inputs) arrays
+        y : array-like of shape (n_trials, n_timesteps, n_outputs), or list of (n_timesteps_i, n_outputs) arrays
             NaN entries are left out.
         sample_weight : array-like of shape (n_trials,), optional
             Weight of each trial.
@@ -313,14 +362,16 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         Returns
         -------
         score : float
-            1 - sum of squared errors / sum of squared deviations from each feature's mean.
+            1 - sum of squared errors / sum of squared deviations from each feature's mean; with
+            ``loss="poisson"``, 1 - Poisson deviance / deviance of each neuron's mean count. Higher is better.
         """
+        check_same_lengths(X, y)
         out, x_ndim = self._simulate(X)
         y = check_score_y(y, out.shape[:2] + (self.n_features_in_,), x_ndim)
         if y.shape[-1] != out.shape[-1]:
             raise ValueError(f"y has {y.shape[-1]} outputs, but {type(self).__name__} predicts {out.shape[-1]} "
                              "(n_outputs_ at fit time); pass the same neurons/outputs as at fit.")
-        return r2_score_trials(y, out, sample_weight=sample_weight)
+        return _SCORES[self.loss](y, out, sample_weight=sample_weight)
 
     # -- tags and persistence ------------------------------------------------------------------------------------
     def __sklearn_tags__(self):

@@ -8,6 +8,8 @@ of populations (:mod:`sklearn_lowrank.model_selection`) and the population analy
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
@@ -104,14 +106,15 @@ def check_population_count(n_components: int, n_units: int) -> None:
                          "raise n_units or lower n_components.")
 
 
-def fitted_network(weights, *, rank, alpha, output_activation, noise_std) -> LowRankRNNRegressor:
+def fitted_network(weights, *, rank, alpha, output_activation, noise_std, observation=None) -> LowRankRNNRegressor:
     """A fitted LowRankRNNRegressor (linear readout) holding the given weights (e.g. loadings drawn from a mixture),
-    with m, n in canonical form and x0 = 0."""
+    with m, n in canonical form and x0 = 0; ``observation`` (a Poisson readout, copied) makes it predict counts."""
     n_units = weights.m.shape[0]
     n_inputs = weights.input_weights.shape[0]
     n_outputs = weights.readout_weights.shape[1]
     est = LowRankRNNRegressor(rank, n_units=n_units, readout="linear", output_activation=output_activation,
-                              alpha=alpha, noise_std=noise_std, init="random")
+                              alpha=alpha, noise_std=noise_std, init="random",
+                              loss="squared_error" if observation is None else "poisson")
     module = LowRankRNN(n_units, n_inputs, n_outputs, rank, generator=torch.Generator().manual_seed(0),
                         alpha=alpha, readout="linear", output_activation=output_activation)
     with torch.no_grad():
@@ -121,6 +124,8 @@ def fitted_network(weights, *, rank, alpha, output_activation, noise_std) -> Low
         module.initial_state.zero_()
         module.readout_weights.copy_(weights.readout_weights)
         module.readout_bias.copy_(weights.readout_bias)
+    if observation is not None:
+        module.observation = copy.deepcopy(observation).cpu()
     canonicalize_(module)
     est._adopt_module(module)
     return est

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import BaseRNNEstimator
 from ._core.network import FullRankRNN, LowRankRNN
 from ._core.start import canonical_factors, data_driven_start
+from ._ragged import ragged_lengths, unpad_trials
 from ._utils import _to_numpy
 
 __all__ = ["LowRankRNNRegressor", "canonical_loadings"]
@@ -129,6 +130,14 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         1: one line per epoch; 2: a progress bar.
     warm_start : bool, default=False
         Continue from the fitted network (and optimiser state) on the next call to fit.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        Observation model. "squared_error": y holds activity, compared with the readout by squared error.
+        "poisson": y holds spike counts per bin (>= 0; NaN for missing), each output gets expected counts
+        ``softplus(rate_gain_ * readout + rate_offset_)``, the loss is the Poisson negative log-likelihood,
+        ``predict`` returns expected counts and ``score`` the deviance explained (D^2). Single trials can be
+        fitted directly: the network is deterministic, so it predicts each condition's expected counts. With an
+        identity readout one gain is shared by all units (see Notes). Spiking noise dominates
+        the loss, so lower ``tol`` (e.g. 1e-5 or less).
 
     Attributes
     ----------
@@ -143,6 +152,8 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     readout_weights_ : ndarray of shape (n_units_, n_outputs_)
         Only with ``readout="linear"``; ``readout_bias_`` of shape (n_outputs_,) too.
     initial_state_ : ndarray of shape (n_units_,)
+    rate_gain_, rate_offset_ : ndarray of shape (n_outputs_,)
+        Per-output gain and offset of the Poisson readout; only with ``loss="poisson"``.
     n_units_ : int
     n_outputs_ : int
     n_features_in_ : int
@@ -171,6 +182,12 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     ``(s_t - (1 - alpha) s_{t-1}) / alpha ~ J phi(s_{t-1}) + W_in^T u_t``; J is reduced to the requested rank
     by reduced-rank regression and BPTT refines it. Saturated rates (|y| > 0.999 with a tanh output) and NaN
     are treated as missing targets. Hidden units start with small random loadings.
+
+    With ``loss="poisson"`` the states to regress on come from the counts: trials with identical inputs are
+    averaged, smoothed along time, floored, passed through the inverse link and centred per neuron; the
+    readout's offsets start at the neurons' means of the link-inverted rates and the gain at their root-mean-square
+    spread. The gain is one trained value shared by all units: a gain per unit would duplicate the scale of the
+    unit's own loadings and leave that scale, and with it the connectivity, unidentified.
 
     References
     ----------
@@ -225,6 +242,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         random_state=None,
         verbose=0,
         warm_start=False,
+        loss="squared_error",
     ):
         self.rank = rank
         self.n_units = n_units
@@ -247,6 +265,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.loss = loss
 
     # -- hooks ---------------------------------------------------------------------------------------------------
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
@@ -279,8 +298,15 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         module = module.to(device)
         if not self.train_initial_state:
             module.initial_state.requires_grad_(False)  # the training loop only updates what requires grad
+        # With an identity readout a unit's own gain would duplicate the scale of its loadings and leave that
+        # scale (and with it the connectivity) unidentified: one gain, shared by all units, is trained instead.
+        count_start = self._count_start(X, y, mask, scale=0.5 if self.output_activation == "tanh" else 1.0,
+                                        shared_gain=self.readout == "identity")
+        if count_start is not None:
+            module.observation = count_start[0]
         if self.init == "auto" and self.readout == "identity":
-            data_driven_start(module, X, y, mask)
+            data_driven_start(module, X, y, mask, loss=self.loss,
+                              regression_data=None if count_start is None else count_start[1])
         return module
 
     def _store_fitted(self) -> None:
@@ -316,15 +342,18 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
 
         Returns
         -------
-        kappa : ndarray of shape (n_trials, n_timesteps, rank)
+        kappa : ndarray of shape (n_trials, n_timesteps, rank), or list of ndarray for ragged X
             With ``rank=None`` there is no low-rank latent space and the unit states
             (n_trials, n_timesteps, n_units) are returned. With 2D X the time axis is dropped.
         """
+        lengths = ragged_lengths(X)
         states, x_ndim = self._simulate(X, initial_state=initial_state, want="states")
         if self.rank is not None:
             m = self.m_.astype(np.float32)
             norms = np.maximum((m**2).sum(axis=0), np.finfo(np.float32).tiny)
             states = states @ (m / norms)
+        if lengths is not None:
+            return unpad_trials(states, lengths)
         return states[:, 0] if x_ndim == 2 else states
 
     def fit_transform(self, X, y=None, **fit_params):

@@ -85,6 +85,11 @@ class GaussianMixtureRNN(BaseRNNEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the draws during training and the network used by :meth:`predict`; an int
         gives bit-identical CPU fits.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        "poisson": y holds spike counts per bin; each output's expected count is
+        ``softplus(rate_gain_ * y_hat + rate_offset_)``, trained by the Poisson negative log-likelihood;
+        ``predict`` returns expected counts, ``score`` the deviance explained (D^2). See
+        :class:`LowRankRNNRegressor`.
 
     Attributes
     ----------
@@ -97,6 +102,8 @@ class GaussianMixtureRNN(BaseRNNEstimator):
     loading_names_ : ndarray of shape (n_loadings,)
         "m1".."mR", "n1".."nR", "I1".."IK", "w1".."wO"; n_loadings = 2R + K + O.
     readout_bias_ : ndarray of shape (n_outputs_,)
+    rate_gain_, rate_offset_ : ndarray of shape (n_outputs_,)
+        Gain and offset of the Poisson readout; only with ``loss="poisson"``.
     n_units_ : int
     n_outputs_ : int
     n_features_in_ : int
@@ -174,6 +181,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         random_state=None,
         verbose=0,
         warm_start=False,
+        loss="squared_error",
     ):
         self.n_components = n_components
         self.rank = rank
@@ -197,6 +205,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.loss = loss
 
     # -- hooks -----------------------------------------------------------------------------------------------
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
@@ -221,7 +230,14 @@ class GaussianMixtureRNN(BaseRNNEstimator):
             covariance_type=self.covariance_type, init_scale=self.init_scale, generator=generator,
             sample_seed=sample_seed, alpha=self.alpha, output_activation=self.output_activation,
         )
-        return module.to(device)
+        module = module.to(device)
+        count_start = self._count_start(X, y, mask)
+        if count_start is not None:
+            # Gain 1 (the trained readout loadings set the scale); offsets at each neuron's mean log-rate.
+            module.observation = count_start[0]
+            with torch.no_grad():
+                module.observation.gain.fill_(1.0)
+        return module
 
     def _store_fitted(self) -> None:
         module = self.module_
@@ -277,7 +293,8 @@ class GaussianMixtureRNN(BaseRNNEstimator):
             weights = self.module_.split_loadings(loadings.cpu())
             weights.readout_bias = weights.readout_bias.cpu()
         net = fitted_network(weights, rank=self.module_.rank, alpha=self.module_.alpha,
-                              output_activation=self.module_.output_activation, noise_std=self.noise_std)
+                             output_activation=self.module_.output_activation, noise_std=self.noise_std,
+                             observation=self.module_.observation)
         return (net, labels.cpu().numpy()) if return_labels else net
 
     @classmethod

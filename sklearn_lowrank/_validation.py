@@ -11,18 +11,17 @@ import sklearn
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
+from ._ragged import pad_if_ragged
+
 __all__ = ["check_trials", "check_trials_X", "check_trials_X_y", "check_fit_data", "check_score_y"]
 
 #: Largest finite float32.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-#: Largest magnitude the networks accept: squares of larger values (in the loss, the regression initialisation)
-#: overflow float32.
+#: Largest magnitude the networks accept: squares of larger values (loss, regression start) overflow float32.
 MAX_MAGNITUDE = float(np.sqrt(FLOAT32_MAX))
 
-_SHAPE_HELP = (
-    "Pass an array of shape (n_trials, n_timesteps, n_features) (or a 2D array (n_trials, n_features), read as "
-    "trials of a single time step)."
-)
+_SHAPE_HELP = ("Pass an array of shape (n_trials, n_timesteps, n_features) (or a 2D array (n_trials, n_features), "
+               "read as trials of a single time step).")
 #: Plausible largest magnitudes (low, high) of X and y: the networks' states are O(1) (tanh units), and fits of
 #: data far outside these ranges degrade (X: inputs are matched by the input weights from a regression, so only
 #: very large inputs hurt; y: the states themselves; ``benchmarks/bench_scales.py`` measures this). Outside them,
@@ -262,7 +261,7 @@ def _y_array(y, X_shape: tuple, x_ndim: int) -> tuple[np.ndarray, int, float]:
 
     Also returns the ndim passed and the largest magnitude of the observed entries.
     """
-    y = _as_array(y, "y")
+    y = _as_array(pad_if_ragged(y, "y", np.nan), "y")  # trials of unequal length: NaN (unobserved) after the end
     if hasattr(y, "iloc"):
         y = y.to_numpy()
     ndim = len(_shape(y))
@@ -419,7 +418,8 @@ def check_trials_X_y(X, y, *, estimator=None, output_range: tuple[float, float] 
     ((4, 10, 2), (4, 10, 3), dtype('float32'))
     """
     X_in = X
-    X, x_ndim = check_trials(X, name="X", estimator=estimator, reset=True, allow_2d=allow_2d)
+    X, x_ndim = check_trials(pad_if_ragged(X, "X", 0.0), name="X", estimator=estimator, reset=True,  # ragged:
+                             allow_2d=allow_2d)  # zeros after each trial's end, y NaN there (see _ragged)
     y, y_ndim, y_largest = _y_array(y, X.shape, x_ndim)
     if x_ndim == 2 and y_ndim == 2 and not hasattr(X_in, "iloc"):
         _warn_ambiguous_2d((X.shape[0], X.shape[-1]), (y.shape[0], y.shape[-1]))

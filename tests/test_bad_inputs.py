@@ -82,7 +82,7 @@ _FIT_ERRORS = [
     ("X_None", lambda e, f, X, y: e.fit(None, y), ValueError, r"X is None\. Pass an array of shape"),
     ("y_None", lambda e, f, X, y: e.fit(X, None), ValueError, r"requires y to be passed.*pass the activity"),
     ("X_ragged_list", lambda e, f, X, y: e.fit([X[0], X[1, :4]], y[:2]), ValueError,
-     r"X is a list of arrays with different shapes .*pad or crop them"),
+     r"X or y is a list of trials of different lengths.*lists of trials of the same lengths"),
     ("X_sparse", lambda e, f, X, y: e.fit(sp.csr_matrix(X[:, 0]), y[:, 0]), TypeError,
      r"Sparse data was passed for X.*toarray"),
 ]

@@ -21,7 +21,8 @@ from torch import nn
 
 from .recurrence import recurrence
 
-__all__ = ["RNNBase", "LowRankRNN", "FullRankRNN", "NetworkWeights", "simulate", "OUTPUT_ACTIVATIONS"]
+__all__ = ["RNNBase", "LowRankRNN", "FullRankRNN", "NetworkWeights", "simulate", "OUTPUT_ACTIVATIONS",
+           "PoissonReadout", "LINKS"]
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -168,6 +169,9 @@ class RNNBase(nn.Module):
         self.readout = readout
         self.output_activation = output_activation
         self._g = OUTPUT_ACTIVATIONS[output_activation]
+        # Observation model on top of the readout: None (the readout is the prediction) or a PoissonReadout
+        # (expected spike counts), attached by the estimators when fitting counts.
+        self.observation = None
 
     def weights(self, generator: torch.Generator | None = None) -> NetworkWeights:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -224,6 +228,8 @@ class RNNBase(nn.Module):
                        generator=generator, return_rates=want_rates)
         states, rates = out if want_rates else (out, None)
         outputs = self.read_out(states, weights, rates)
+        if self.observation is not None:
+            outputs = self.observation(outputs)
         return (outputs, states) if return_states else outputs
 
 
@@ -294,3 +300,55 @@ class FullRankRNN(_DeterministicRNN):
 
     def weights(self, generator=None) -> NetworkWeights:
         return NetworkWeights(m=None, n=None, J=self.J, **self._common())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Observation model for spike counts
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    return torch.where(y > 20.0, y, torch.log(torch.expm1(y.clamp_min(1e-12))))
+
+
+#: Positive links of the Poisson readout and their inverses.
+LINKS = {"softplus": (nn.functional.softplus, _inverse_softplus), "exp": (torch.exp, torch.log)}
+
+
+class PoissonReadout(nn.Module):
+    """Expected spike counts per bin, ``link(gain * readout + offset)``, with one gain and offset per output.
+
+    Parameters
+    ----------
+    n_outputs : int
+    link : {"softplus", "exp"}, default="softplus"
+    gain, offset : Tensor of shape (n_outputs,), optional
+        Initial values (1 and 0 by default).
+    shared_gain : bool, default=False
+        One trainable gain for all outputs (a parameter of shape (1,), started at the mean of ``gain``).
+    dtype : torch.dtype, default=torch.float32
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.network import PoissonReadout
+    >>> obs = PoissonReadout(2, offset=torch.tensor([0.0, 1.0]))
+    >>> obs(torch.zeros(1, 1, 2)).round(decimals=4)
+    tensor([[[0.6931, 1.3133]]], grad_fn=<RoundBackward1>)
+    """
+
+    def __init__(self, n_outputs: int, *, link: str = "softplus", gain=None, offset=None, shared_gain: bool = False,
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.link = link
+        self._link = LINKS[link][0]
+        gain = torch.ones(n_outputs, dtype=dtype) if gain is None else torch.as_tensor(gain).to(dtype)
+        offset = torch.zeros(n_outputs, dtype=dtype) if offset is None else torch.as_tensor(offset).to(dtype)
+        self.gain = nn.Parameter(gain.mean().reshape(1) if shared_gain else gain.clone())
+        self.offset = nn.Parameter(offset.clone())
+
+    def forward(self, readout: torch.Tensor) -> torch.Tensor:
+        return self._link(readout * self.gain + self.offset)
+
+    def extra_repr(self) -> str:
+        return f"n_outputs={self.offset.numel()}, link={self.link!r}, shared_gain={self.gain.numel() == 1}"

@@ -13,10 +13,11 @@ import copy
 import torch
 from torch import nn
 
-from .init import regression_init
+from .init import count_state_targets, regression_init
+from .network import LINKS, PoissonReadout
 from .training import check_same_device, evaluate_loss
 
-__all__ = ["canonicalize_", "canonical_factors", "data_driven_start"]
+__all__ = ["canonicalize_", "canonical_factors", "data_driven_start", "poisson_start"]
 
 #: Random loadings of units the regression does not estimate (hidden units) are shrunk by this factor.
 HIDDEN_SCALE = 0.1
@@ -51,6 +52,8 @@ def data_driven_start(
     targets: torch.Tensor,
     mask: torch.Tensor | None,
     *,
+    loss: str = "squared_error",
+    regression_data: tuple | None = None,
     max_check_trials: int = 64,
 ) -> str:
     """Start a network with an identity readout from a one-step regression of the observed states, if it helps.
@@ -70,6 +73,11 @@ def data_driven_start(
         Zero where unobserved.
     mask : bool Tensor like ``targets`` or None
         True where observed.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        The training loss, by which the regression and the random start are compared.
+    regression_data : (inputs, states, mask) or None, default=None
+        Data to regress on instead of ``(inputs, targets, mask)``: with counts, the rate-like states of
+        :func:`poisson_start`.
     max_check_trials : int, default=64
 
     Returns
@@ -92,20 +100,67 @@ def data_driven_start(
     """
     check_same_device(module, inputs, targets, mask)
     random_start = copy.deepcopy(module.state_dict())
+    reg_inputs, reg_targets, reg_mask = (inputs, targets, mask) if regression_data is None else regression_data
     est = regression_init(
-        inputs, targets, mask, alpha=module.alpha, rank=getattr(module, "rank", None), n_units=module.n_units,
-        output_activation=module.output_activation,
+        reg_inputs, reg_targets, reg_mask, alpha=module.alpha, rank=getattr(module, "rank", None),
+        n_units=module.n_units, output_activation=module.output_activation,
     )
     _load_regression(module, est, targets.shape[-1], module.initial_state.requires_grad)
     step = max(1, -(-inputs.shape[0] // max_check_trials))
     subset = (inputs[::step], targets[::step], None if mask is None else mask[::step])
-    regression_loss = evaluate_loss(module, *subset)
+    regression_loss = evaluate_loss(module, *subset, loss=loss)
     random_module = copy.deepcopy(module)
     random_module.load_state_dict(random_start)
-    if not regression_loss <= evaluate_loss(random_module, *subset):
+    if not regression_loss <= evaluate_loss(random_module, *subset, loss=loss):
         module.load_state_dict(random_start)
         return "random"
     return "regression"
+
+
+def poisson_start(
+    inputs: torch.Tensor,
+    counts: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    link: str = "softplus",
+    scale: float = 1.0,
+    shared_gain: bool = False,
+) -> tuple[PoissonReadout, tuple]:
+    """The Poisson readout to attach to a network fitted to counts, and rate-like data to start it from.
+
+    Parameters
+    ----------
+    inputs : Tensor of shape (n_trials, n_timesteps, n_inputs)
+    counts : Tensor of shape (n_trials, n_timesteps, n_outputs)
+        Spike counts, zero where ``mask`` is False.
+    mask : bool Tensor like ``counts`` or None
+    link : {"softplus", "exp"}, default="softplus"
+    scale : float, default=1.0
+        Root mean square spread of the returned states.
+    shared_gain : bool, default=False
+        One gain for all outputs.
+
+    Returns
+    -------
+    readout : PoissonReadout
+        Its gain and offset map the states back to smoothed rate estimates; on the data's device.
+    regression_data : (inputs, states, mask)
+        One trial per distinct input pattern (:func:`~sklearn_lowrank._core.init.count_state_targets`), to pass
+        to :func:`data_driven_start` as ``regression_data``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.start import poisson_start
+    >>> counts = torch.poisson(torch.full((4, 20, 3), 2.0), generator=torch.Generator().manual_seed(0))
+    >>> readout, (X_g, states, mask_g) = poisson_start(torch.zeros(4, 20, 1), counts, None)
+    >>> X_g.shape, states.shape, readout.offset.shape
+    (torch.Size([1, 20, 1]), torch.Size([1, 20, 3]), torch.Size([3]))
+    """
+    X_g, states, mask_g, gain, offset = count_state_targets(inputs, counts, mask, inverse_link=LINKS[link][1],
+                                                             scale=scale)
+    readout = PoissonReadout(counts.shape[-1], link=link, gain=gain, offset=offset, shared_gain=shared_gain)
+    return readout.to(counts.device), (X_g, states, mask_g)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -16,12 +16,14 @@ import torch
 from torch import nn
 
 __all__ = [
+    "LOSSES",
     "Reporter",
     "TrainingConfig",
     "TrainingResult",
     "check_same_device",
     "evaluate_loss",
     "masked_mse",
+    "masked_poisson_nll",
     "module_device",
     "resolve_batch_size",
     "train",
@@ -80,17 +82,44 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
     return nn.functional.mse_loss(pred * mask, target, reduction="sum") / mask.sum().clamp_min(1)
 
 
-def _batch_loss(pred: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None, idx: torch.Tensor):
-    """:func:`masked_mse` of the predictions for trials ``idx`` against their targets.
+def masked_poisson_nll(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean Poisson negative log-likelihood of counts ``target`` under expected counts ``pred``, observed entries.
+
+    The per-entry value is ``pred - target log(pred) + target log(target) - target`` (0 log 0 = 0): the negative
+    log-likelihood shifted by that of the saturated model, i.e. half the Poisson deviance (scikit-learn's
+    ``HalfPoissonLoss``). The shift does not depend on the parameters, so the gradient is the likelihood's, and
+    the loss is >= 0 (zero only for a perfect fit), as the loop's relative ``tol`` needs.
+
+    Parameters
+    ----------
+    pred : Tensor of shape (n_trials, n_timesteps, n_outputs)
+        Expected counts, > 0 (the Poisson readout's link guarantees it; they are floored at 1e-8 in the log).
+    target : Tensor of the same shape
+        Counts (any non-negative value); zeros where ``mask`` is False.
+    mask : bool Tensor of the same shape, or None when every entry is observed.
+    """
+    per_entry = pred - torch.xlogy(target, pred.clamp_min(1e-8)) + (torch.xlogy(target, target) - target)
+    if mask is None:
+        return per_entry.mean()
+    return (per_entry * mask).sum() / mask.sum().clamp_min(1)
+
+
+#: Training objectives selected by ``TrainingConfig.loss`` (scikit-learn's names).
+LOSSES = {"squared_error": masked_mse, "poisson": masked_poisson_nll}
+
+
+def _batch_loss(pred: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None, idx: torch.Tensor,
+                loss_fn=masked_mse):
+    """``loss_fn`` (:func:`masked_mse` by default) of the predictions for trials ``idx`` against their targets.
 
     Networks simulate time-major, so predictions read straight from the states or rates (identity readout) are
     a (trials, steps) view of a (steps, trials) tensor; the loss then compares time-major views, gathering the
     targets in that layout, so that neither the predictions nor their gradient are copied to another layout.
     """
     if pred.dim() == 3 and not pred.is_contiguous() and pred.transpose(0, 1).is_contiguous():
-        return masked_mse(pred.transpose(0, 1), targets.transpose(0, 1)[:, idx],
-                          None if mask is None else mask.transpose(0, 1)[:, idx])
-    return masked_mse(pred, targets[idx], None if mask is None else mask[idx])
+        return loss_fn(pred.transpose(0, 1), targets.transpose(0, 1)[:, idx],
+                       None if mask is None else mask.transpose(0, 1)[:, idx])
+    return loss_fn(pred, targets[idx], None if mask is None else mask[idx])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -161,6 +190,7 @@ class TrainingConfig:
     clip_grad_norm: float | None
     noise_std: float
     verbose: int
+    loss: str  # a key of LOSSES
 
 
 @dataclass
@@ -212,8 +242,10 @@ def _split(n_trials: int, config: TrainingConfig, generator: torch.Generator):
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
-def evaluate_loss(module: nn.Module, inputs, targets, mask, batch_size: int = 256) -> float:
-    """Noise-free masked MSE of ``module`` over the given trials, in batches, without autograd."""
+def evaluate_loss(module: nn.Module, inputs, targets, mask, batch_size: int = 256,
+                  loss: str = "squared_error") -> float:
+    """Noise-free masked ``loss`` (a key of :data:`LOSSES`) of ``module`` over the given trials, without autograd."""
+    loss_fn = LOSSES[loss]
     total, count = 0.0, 0.0
     with torch.no_grad():
         for start in range(0, inputs.shape[0], batch_size):
@@ -221,7 +253,7 @@ def evaluate_loss(module: nn.Module, inputs, targets, mask, batch_size: int = 25
             pred = module(inputs[sl])
             m = None if mask is None else mask[sl]
             n_obs = pred.numel() if m is None else float(m.sum())
-            total += float(masked_mse(pred, targets[sl], m)) * n_obs
+            total += float(loss_fn(pred, targets[sl], m)) * n_obs
             count += n_obs
     return total / max(count, 1.0)
 
@@ -280,6 +312,7 @@ def train(
     n_train = train_idx.numel()
     batch_size = resolve_batch_size(config.batch_size, n_train)
     reporter = Reporter(config.verbose, config.max_iter)
+    loss_fn = LOSSES[config.loss]
 
     best_state = copy.deepcopy(module.state_dict())
     best_loss = math.inf
@@ -291,7 +324,7 @@ def train(
             for start in range(0, n_train, batch_size):
                 idx = perm[start : start + batch_size]
                 pred = module(inputs[idx], noise_std=config.noise_std, generator=draws)
-                loss = _batch_loss(pred, targets, mask, idx)
+                loss = _batch_loss(pred, targets, mask, idx, loss_fn)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.clip_grad_norm is not None:
@@ -312,7 +345,7 @@ def train(
             monitored = epoch_loss
             val_loss = None
             if config.early_stopping:
-                val_loss = evaluate_loss(module, *val_data, max(batch_size, 256))
+                val_loss = evaluate_loss(module, *val_data, max(batch_size, 256), config.loss)
                 result.validation_loss_curve.append(val_loss)
                 monitored = val_loss
             reporter.epoch(epoch + 1, epoch_loss, val_loss)

@@ -3,11 +3,13 @@
 from ._loaders import load_nwb_trials
 from ._mante import load_mante_2013
 from ._memory_tasks import make_delayed_match_to_sample_task, make_working_memory_task
+from ._spikes import make_spiking_teacher
 from ._tasks import make_context_dependent_task, make_perceptual_decision_task
 from ._teacher import make_low_rank_teacher, simulate_rnn
 
 __all__ = [
     "make_low_rank_teacher",
+    "make_spiking_teacher",
     "simulate_rnn",
     "make_context_dependent_task",
     "make_perceptual_decision_task",

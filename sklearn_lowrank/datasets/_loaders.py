@@ -70,8 +70,10 @@ def load_nwb_trials(
     condition_columns=None,
     units=None,
     mask_outside_trial=False,
+    output="rates",
+    ragged=False,
 ):
-    """Binned firing rates of an NWB file's units around each trial, with inputs from the trials table.
+    """Binned firing rates (or spike counts) of an NWB file's units around each trial, with inputs from the trials.
 
     Spike times of ``nwbfile.units`` are counted in bins of ``bin_size`` ms over ``window`` around the time
     ``align_to`` of each trial (a column of ``nwbfile.trials``, in seconds) and turned into rates (spikes/s).
@@ -102,12 +104,21 @@ def load_nwb_trials(
     mask_outside_trial : bool, default=False
         NaN for the bins that start before the trial's start_time or at or after its stop_time (trials of
         different lengths).
+    output : {"rates", "counts"}, default="rates"
+        "rates": spikes/s; "counts": spike counts per bin, for ``loss="poisson"`` (then ``smoothing_sigma``
+        must be 0).
+    ragged : bool, default=False
+        Return each trial with its own length: X and y become lists of (n_timesteps_i, ...) arrays holding the
+        bins of the window that start before the trial's stop_time (at least one), which the estimators accept
+        as they are.
 
     Returns
     -------
     X : ndarray of shape (n_trials, n_timesteps, len(input_columns)), float32
+        A list of (n_timesteps_i, len(input_columns)) arrays with ``ragged=True``.
     y : ndarray of shape (n_trials, n_timesteps, n_units), float32
-        Firing rates in spikes/s.
+        Firing rates in spikes/s, or spike counts per bin; a list of (n_timesteps_i, n_units) arrays with
+        ``ragged=True``.
     conditions : dict of ndarray of shape (n_trials,)
         The trials columns asked for.
 
@@ -140,6 +151,11 @@ def load_nwb_trials(
         raise ValueError(f"window must be (start, stop) with start < stop, got {window!r}.")
     if smoothing_sigma < 0:
         raise ValueError(f"smoothing_sigma must be >= 0 (ms), got {smoothing_sigma!r}.")
+    if output not in ("rates", "counts"):
+        raise ValueError(f"output must be 'rates' or 'counts', got {output!r}.")
+    if output == "counts" and smoothing_sigma > 0:
+        raise ValueError("output='counts' returns raw spike counts per bin; set smoothing_sigma=0 (smoothed counts "
+                         "are no longer counts) or use output='rates'.")
     if isinstance(input_columns, str):
         input_columns = [input_columns]
     n_steps = int(math.ceil((stop_ms - start_ms) / bin_size - 1e-9))
@@ -184,7 +200,7 @@ def load_nwb_trials(
     n_trials = align.size
     edges = align[:, None] + offsets[None, :]  # (n_trials, n_steps + 1) in s
     counts = np.stack([np.diff(np.searchsorted(s, edges, side="left"), axis=1) for s in spikes], axis=-1)
-    y = counts / (bin_size / 1000.0)
+    y = counts / (bin_size / 1000.0) if output == "rates" else counts.astype(np.float64)
     if mask_outside_trial:
         outside = (edges[:, :-1] < t_start[:, None] - 1e-12) | (edges[:, :-1] >= t_stop[:, None])
         y[outside] = np.nan
@@ -194,4 +210,8 @@ def load_nwb_trials(
     active = (bin_starts >= in_start[:, None] - 1e-12) & (bin_starts < in_stop[:, None])
     for k, col in enumerate(inputs):
         X[:, :, k] = np.where(active, col[:, None], 0.0)
-    return X.astype(np.float32), y.astype(np.float32), conditions
+    X, y = X.astype(np.float32), y.astype(np.float32)
+    if ragged:
+        lengths = np.maximum(1, (bin_starts < t_stop[:, None]).sum(axis=1))
+        return [X[i, :n] for i, n in enumerate(lengths)], [y[i, :n] for i, n in enumerate(lengths)], conditions
+    return X, y, conditions

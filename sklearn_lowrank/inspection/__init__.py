@@ -6,8 +6,11 @@
   :func:`find_slow_points`, and :func:`find_fixed_points_full` for full-rank networks or rank > 2.
 - Geometry: :func:`effective_connectivity`, :func:`connectivity_vectors`, :func:`overlap_matrix`,
   :func:`regression_axes`.
+- Spike models: :func:`co_smoothing` (held-out neurons from the latents, in bits per spike),
+  :func:`latent_coordinates`.
 """
 
+from ._cosmoothing import co_smoothing, latent_coordinates
 from ._dynamics import find_fixed_points, find_fixed_points_full, find_slow_points, latent_flow, latent_velocity
 from ._geometry import connectivity_vectors, effective_connectivity, overlap_matrix, regression_axes
 from ._inactivation import inactivation_effects, population_labels, predict_silenced, silenced_weights
@@ -26,4 +29,6 @@ __all__ = [
     "connectivity_vectors",
     "overlap_matrix",
     "regression_axes",
+    "co_smoothing",
+    "latent_coordinates",
 ]
