@@ -204,6 +204,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         "readout": [StrOptions({"identity", "linear"})],
         "init": [StrOptions({"auto", "random"})],
         "train_initial_state": ["boolean"],
+        "learning_rate": [StrOptions({"constant", "adaptive"})],
     }
 
     def __init__(
@@ -219,6 +220,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         train_initial_state=True,
         max_iter=200,
         batch_size="auto",
+        learning_rate="adaptive",
         learning_rate_init=1e-2,
         tol=1e-3,
         n_iter_no_change=5,
@@ -240,6 +242,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.train_initial_state = train_initial_state
         self.max_iter = max_iter
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -252,6 +255,11 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.warm_start = warm_start
 
     # -- hooks ---------------------------------------------------------------------------------------------------
+    def _training_config(self):
+        config = super()._training_config()
+        config.learning_rate = self.learning_rate
+        return config
+
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
         if self.n_units is None:
             n_units = n_outputs if self.readout == "identity" else max(DEFAULT_LINEAR_UNITS, n_outputs)
@@ -298,10 +306,14 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
 
     def _regression_init(self, module, X, y, mask, n_units):
         """Overwrite the observed block with the regression estimate; hidden units keep small random loadings."""
+        # Steps before the first observation (an unobserved pre-period) hold no transition to regress on.
+        start = 0 if mask is None else int(mask.any(dim=2).any(dim=0).to(torch.uint8).argmax())
         est = regression_init(
-            X.cpu(), y.cpu(), None if mask is None else mask.cpu(), alpha=self.alpha, rank=self.rank,
-            n_units=n_units, output_activation=self.output_activation,
+            X[:, start:].cpu(), y[:, start:].cpu(), None if mask is None else mask[:, start:].cpu(),
+            alpha=self.alpha, rank=self.rank, n_units=n_units, output_activation=self.output_activation,
         )
+        if start:
+            est.pop("initial_state")
         n_obs = y.shape[-1]
         with torch.no_grad():
             dtype = module.initial_state.dtype
@@ -315,7 +327,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
                 module.n[:n_obs] = est["n"].to(dtype)
             module.input_weights.mul_(0.1)
             module.input_weights[:, :n_obs] = est["input_weights"].to(dtype)
-            if self.train_initial_state:
+            if self.train_initial_state and "initial_state" in est:
                 module.initial_state[:n_obs] = est["initial_state"].to(dtype)
 
     def _store_fitted(self) -> None:

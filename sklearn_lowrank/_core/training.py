@@ -115,6 +115,9 @@ class TrainingConfig:
     clip_grad_norm: float | None = 1.0
     noise_std: float = 0.0
     verbose: int = 0
+    learning_rate: str = "constant"
+    lr_decay: float = 0.2
+    min_lr_ratio: float = 1e-2
 
 
 @dataclass
@@ -132,6 +135,8 @@ class TrainingResult:
     best_loss : float
         The monitored loss of the restored parameters.
     stop_reason : {"converged", "max_iter", "diverged", "interrupted"}
+    n_lr_decays : int
+        How many times the adaptive schedule lowered the learning rate.
     """
 
     loss_curve: list = field(default_factory=list)
@@ -139,6 +144,7 @@ class TrainingResult:
     n_iter: int = 0
     best_loss: float = math.inf
     stop_reason: str = "max_iter"
+    n_lr_decays: int = 0
 
 
 def resolve_batch_size(batch_size: int | str, n_train: int) -> int:
@@ -178,6 +184,29 @@ def evaluate_loss(module: nn.Module, inputs, targets, mask, batch_size: int = 25
             total += float(masked_mse(pred, targets[sl], m)) * n_obs
             count += n_obs
     return total / max(count, 1.0)
+
+
+def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResult, best_loss: float) -> bool:
+    """The adaptive schedule: divide the learning rate by ``1 / lr_decay`` if the last epochs oscillated.
+
+    Epochs without improvement either lie flat within ``tol`` of the best loss (a minimum or a slow descent:
+    training has converged) or rise above it (the steps are too large to settle: a smaller rate goes further).
+    Only the second case lowers the rate, so that a fit that has converged stops as soon as with a constant rate.
+    Returns False when training should stop.
+    """
+    if config.learning_rate != "adaptive":
+        return False
+    window = result.validation_loss_curve if config.early_stopping else result.loss_curve
+    window = window[-config.n_iter_no_change:]
+    if max(window) <= best_loss * (1.0 + max(config.tol, 1e-12) * 10.0):
+        return False
+    lr = optimizer.param_groups[0]["lr"] * config.lr_decay
+    if lr < config.learning_rate_init * config.min_lr_ratio * (1.0 - 1e-9):
+        return False
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    result.n_lr_decays += 1
+    return True
 
 
 def train(
@@ -275,8 +304,13 @@ def train(
                 best_loss = monitored
                 best_state = copy.deepcopy(module.state_dict())
             if no_improve >= config.n_iter_no_change:
-                result.stop_reason = "converged"
-                break
+                if not _lower_learning_rate(optimizer, config, result, best_loss):
+                    result.stop_reason = "converged"
+                    break
+                # Go on from the best parameters at the lower rate (their Adam moments are kept: they are
+                # estimates of the gradient's scale, which does not change with the step size).
+                module.load_state_dict(best_state)
+                no_improve = 0
     except KeyboardInterrupt:
         result.stop_reason = "interrupted"
     finally:
