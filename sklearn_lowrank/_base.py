@@ -3,8 +3,11 @@
 Subclasses fill three hooks, as scikit-learn's ``BaseMixture`` subclasses do:
 
 - ``_resolve_sizes(n_inputs, n_outputs)``: check the parameters against the data, return ``n_units``;
-- ``_build_module(X, y, mask, n_units, generator)``: the initialised torch module;
-- ``_store_fitted()``: read the fitted parameters back into ``*_`` attributes.
+- ``_build_module(X, y, mask, n_units, generator, device)``: the initialised torch module, built on ``device``
+  (the data's) and started there;
+- ``_store_fitted()``: read the fitted parameters back into ``*_`` attributes (a reader: it changes nothing).
+
+``_adopt_module`` is the one way into fitted state, for ``fit`` and for estimators built from parameters.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._core.start import canonicalize_
 from ._core.training import TrainingConfig, train
 from ._validation import (
     MAX_MAGNITUDE,
@@ -41,6 +45,11 @@ def _resolve_device(device) -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} but MPS is not available on this machine; use device='cpu'.")
     return dev
+
+
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A detached CPU numpy copy of a tensor (fitted attributes never share memory with the module)."""
+    return tensor.detach().cpu().numpy().copy()
 
 
 def _seed_from(random_state) -> int:
@@ -73,7 +82,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _build_module(self, X, y, mask, n_units, generator):  # pragma: no cover - abstract
+    def _build_module(self, X, y, mask, n_units, generator, device):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _store_fitted(self) -> None:  # pragma: no cover - abstract
@@ -141,26 +150,41 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
             optimizer = getattr(self, "_optimizer", None)
         else:
             init_gen = torch.Generator().manual_seed(init_seed)
-            module = self._build_module(X_t, y_t, mask_t, n_units, init_gen).to(device)
+            module = self._build_module(X_t, y_t, mask_t, n_units, init_gen, device)
             optimizer = None
-        generator = torch.Generator(device=device).manual_seed(train_seed)
+        generator = torch.Generator().manual_seed(train_seed)
         result, optimizer = train(module, X_t, y_t, mask_t, config, generator, optimizer=optimizer)
-
-        self.module_ = module
-        self._optimizer = optimizer
-        self.n_units_ = n_units
-        self.n_outputs_ = y.shape[-1]
-        self._y_ndim = y_ndim
-        prev_curve = list(getattr(self, "loss_curve_", [])) if warm else []
-        self.loss_curve_ = prev_curve + result.loss_curve
-        if config.early_stopping:
-            prev_val = list(getattr(self, "validation_loss_curve_", [])) if warm else []
-            self.validation_loss_curve_ = prev_val + result.validation_loss_curve
-        self.best_loss_ = result.best_loss
-        self.n_iter_ = result.n_iter
-        self._store_fitted()
+        canonicalize_(module, optimizer)
+        self._adopt_module(module, y_ndim=y_ndim, result=result, optimizer=optimizer, warm=warm)
         self._warn_stop(result.stop_reason)
         return self
+
+    def _adopt_module(self, module, *, y_ndim: int = 3, result=None, optimizer=None, warm: bool = False) -> None:
+        """The one way into fitted state: hold ``module`` and set every fitted attribute from it.
+
+        Called by ``fit`` (with the training ``result`` and the optimiser kept for a warm start) and by the
+        constructors that build a fitted estimator from given parameters (no result: empty history). Low-rank
+        modules arrive in canonical form (:func:`~sklearn_lowrank._core.start.canonicalize_`).
+        """
+        self.module_ = module
+        if optimizer is None:
+            self.__dict__.pop("_optimizer", None)
+        else:
+            self._optimizer = optimizer
+        self.n_units_ = module.n_units
+        self.n_outputs_ = module.n_outputs
+        self.n_features_in_ = module.n_inputs
+        self._y_ndim = y_ndim
+        warm = warm and result is not None
+        self.loss_curve_ = (list(self.loss_curve_) if warm else []) + ([] if result is None else result.loss_curve)
+        if result is not None and self.early_stopping:
+            previous = list(getattr(self, "validation_loss_curve_", [])) if warm else []
+            self.validation_loss_curve_ = previous + result.validation_loss_curve
+        else:
+            self.__dict__.pop("validation_loss_curve_", None)
+        self.best_loss_ = float("nan") if result is None else result.best_loss
+        self.n_iter_ = 0 if result is None else result.n_iter
+        self._store_fitted()
 
     def _warn_stop(self, reason: str) -> None:
         name = type(self).__name__

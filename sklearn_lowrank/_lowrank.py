@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from numbers import Integral
 
 import numpy as np
@@ -11,10 +10,9 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseRNNEstimator
-from ._core.init import regression_init
+from ._base import BaseRNNEstimator, _to_numpy
 from ._core.network import FullRankRNN, LowRankRNN
-from ._core.training import evaluate_loss
+from ._core.start import canonical_factors, data_driven_start
 
 __all__ = ["LowRankRNNRegressor", "canonical_loadings"]
 
@@ -53,18 +51,9 @@ def canonical_loadings(m, n):
     >>> bool(abs(m_c[:, 0] @ m_c[:, 1]) < 1e-8)
     True
     """
-    m = np.asarray(m, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    qm, rm = np.linalg.qr(m)
-    qn, rn = np.linalg.qr(n)
-    u, s, vt = np.linalg.svd(rm @ rn.T)
-    a, b = qm @ u, qn @ vt.T
-    scale = np.sqrt(s)  # s are the singular values of m n^T = N J
-    m_c, n_c = a * scale, b * scale
-    idx = np.argmax(np.abs(m_c), axis=0)
-    signs = np.sign(m_c[idx, np.arange(m_c.shape[1])])
-    signs[signs == 0] = 1.0
-    return m_c * signs, n_c * signs
+    m_c, n_c = canonical_factors(torch.as_tensor(np.asarray(m, dtype=np.float64)),
+                                 torch.as_tensor(np.asarray(n, dtype=np.float64)))
+    return m_c.numpy(), n_c.numpy()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -113,6 +102,11 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     batch_size : int or "auto", default="auto"
         Trials per mini-batch (capped at the number of training trials). "auto": min(32, ceil(n_trials / 8)), so
         that small data sets such as condition averages still get at least 8 optimiser steps per epoch.
+    learning_rate : {"adaptive", "constant"}, default="adaptive"
+        "adaptive": when ``n_iter_no_change`` epochs in a row fail to improve the loss by ``tol`` and the loss
+        oscillated above its best meanwhile (steps too large to settle), training goes on from the best parameters
+        with the learning rate divided by 5, down to ``learning_rate_init / 100``; when the loss stays flat
+        instead, training stops as with "constant". "constant": stop at the first such plateau.
     learning_rate_init : float, default=0.01
         Adam's learning rate.
     tol : float, default=1e-3
@@ -280,73 +274,33 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
                 raise ValueError("warm_start=True but the data or n_units changed; set warm_start=False.")
         return n_units
 
-    def _build_module(self, X, y, mask, n_units, generator):
+    def _build_module(self, X, y, mask, n_units, generator, device):
         n_inputs, n_outputs = X.shape[-1], y.shape[-1]
         kwargs = {"alpha": self.alpha, "readout": self.readout, "output_activation": self.output_activation}
         if self.rank is None:
             module = FullRankRNN(n_units, n_inputs, n_outputs, generator=generator, **kwargs)
         else:
             module = LowRankRNN(n_units, n_inputs, n_outputs, self.rank, generator=generator, **kwargs)
+        module = module.to(device)
         if not self.train_initial_state:
             module.initial_state.requires_grad_(False)  # the training loop only updates what requires grad
         if self.init == "auto" and self.readout == "identity":
-            random_start = copy.deepcopy(module.state_dict())
-            self._regression_init(module, X, y, mask, n_units)
-            # A one-step regression can give a network that is unstable when run freely (e.g. a full-rank J
-            # fitted to noisy rates): keep it only if it predicts the training trials (at most 64 of them,
-            # evenly spaced) better than the random start.
-            step = max(1, -(-X.shape[0] // 64))
-            X_s, y_s, mask_s = X[::step], y[::step], None if mask is None else mask[::step]
-            regression_loss = evaluate_loss(module, X_s, y_s, mask_s)
-            random_module = copy.deepcopy(module)
-            random_module.load_state_dict(random_start)
-            if not regression_loss <= evaluate_loss(random_module, X_s, y_s, mask_s):
-                module.load_state_dict(random_start)
+            data_driven_start(module, X, y, mask)
         return module
-
-    def _regression_init(self, module, X, y, mask, n_units):
-        """Overwrite the observed block with the regression estimate; hidden units keep small random loadings."""
-        # Steps before the first observation (an unobserved pre-period) hold no transition to regress on.
-        start = 0 if mask is None else int(mask.any(dim=2).any(dim=0).to(torch.uint8).argmax())
-        est = regression_init(
-            X[:, start:].cpu(), y[:, start:].cpu(), None if mask is None else mask[:, start:].cpu(),
-            alpha=self.alpha, rank=self.rank, n_units=n_units, output_activation=self.output_activation,
-        )
-        if start:
-            est.pop("initial_state")
-        n_obs = y.shape[-1]
-        with torch.no_grad():
-            dtype = module.initial_state.dtype
-            if "J" in est:
-                module.J.mul_(0.1)
-                module.J[:n_obs, :n_obs] = est["J"].to(dtype)
-            if "m" in est:
-                module.m.mul_(0.1)
-                module.n.mul_(0.1)
-                module.m[:n_obs] = est["m"].to(dtype)
-                module.n[:n_obs] = est["n"].to(dtype)
-            module.input_weights.mul_(0.1)
-            module.input_weights[:, :n_obs] = est["input_weights"].to(dtype)
-            if self.train_initial_state and "initial_state" in est:
-                module.initial_state[:n_obs] = est["initial_state"].to(dtype)
 
     def _store_fitted(self) -> None:
         module = self.module_
-        with torch.no_grad():
-            if self.rank is not None:
-                m_c, n_c = canonical_loadings(module.m.detach().cpu().numpy(), module.n.detach().cpu().numpy())
-                module.m.copy_(torch.from_numpy(m_c))
-                module.n.copy_(torch.from_numpy(n_c))
-                self.m_ = module.m.detach().cpu().numpy().copy()
-                self.n_ = module.n.detach().cpu().numpy().copy()
-            else:
-                for name in ("m_", "n_"):
-                    self.__dict__.pop(name, None)
-        self.input_weights_ = module.input_weights.detach().cpu().numpy().copy()
-        self.initial_state_ = module.initial_state.detach().cpu().numpy().copy()
+        if isinstance(module, LowRankRNN):
+            self.m_ = _to_numpy(module.m)
+            self.n_ = _to_numpy(module.n)
+        else:
+            for name in ("m_", "n_"):
+                self.__dict__.pop(name, None)
+        self.input_weights_ = _to_numpy(module.input_weights)
+        self.initial_state_ = _to_numpy(module.initial_state)
         if self.readout == "linear":
-            self.readout_weights_ = module.readout_weights.detach().cpu().numpy().copy()
-            self.readout_bias_ = module.readout_bias.detach().cpu().numpy().copy()
+            self.readout_weights_ = _to_numpy(module.readout_weights)
+            self.readout_bias_ = _to_numpy(module.readout_bias)
 
     # -- public API ----------------------------------------------------------------------------------------------
     @property

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import BaseRNNEstimator, _seed_from
 from ._core.mixture import MixtureLowRankRNN, loading_names
 from ._core.network import LowRankRNN
+from ._core.start import canonicalize_
 from ._lowrank import LowRankRNNRegressor
 from .metrics import decision_accuracy
 
@@ -126,21 +127,9 @@ def _fitted_lowrank(weights, *, rank, alpha, output_activation, noise_std) -> Lo
         module.initial_state.zero_()
         module.readout_weights.copy_(weights.readout_weights)
         module.readout_bias.copy_(weights.readout_bias)
-    _mark_fitted(est, module, n_units, n_inputs, n_outputs)
+    canonicalize_(module)
+    est._adopt_module(module)
     return est
-
-
-def _mark_fitted(est, module, n_units, n_inputs, n_outputs) -> None:
-    """Set the attributes ``fit`` would set, for an estimator built from parameters rather than data."""
-    est.module_ = module
-    est.n_units_ = n_units
-    est.n_outputs_ = n_outputs
-    est.n_features_in_ = n_inputs
-    est._y_ndim = 3
-    est.loss_curve_ = []
-    est.best_loss_ = float("nan")
-    est.n_iter_ = 0
-    est._store_fitted()
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -322,14 +311,15 @@ class GaussianMixtureRNN(BaseRNNEstimator):
                                  "warm_start=False.")
         return self.n_units
 
-    def _build_module(self, X, y, mask, n_units, generator):
+    def _build_module(self, X, y, mask, n_units, generator, device):
         sample_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        return MixtureLowRankRNN(
+        module = MixtureLowRankRNN(
             n_units, X.shape[-1], y.shape[-1], self.rank, self.n_components,
             weights=torch.from_numpy(_check_weights(self.weights, self.n_components)),
             covariance_type=self.covariance_type, init_scale=self.init_scale, generator=generator,
             sample_seed=sample_seed, alpha=self.alpha, output_activation=self.output_activation,
         )
+        return module.to(device)
 
     def _store_fitted(self) -> None:
         module = self.module_
@@ -464,7 +454,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         module.set_distribution(torch.from_numpy(means), torch.from_numpy(_cholesky_safe(covs, 0.0)))
         with torch.no_grad():
             module.readout_bias.copy_(torch.from_numpy(bias))
-        _mark_fitted(mix, module, mix.n_units, n_inputs, n_outputs)
+        mix._adopt_module(module)
         return mix
 
     @classmethod

@@ -15,7 +15,55 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["TrainingConfig", "TrainingResult", "Reporter", "evaluate_loss", "masked_mse", "resolve_batch_size", "train"]
+__all__ = [
+    "Reporter",
+    "TrainingConfig",
+    "TrainingResult",
+    "check_same_device",
+    "evaluate_loss",
+    "masked_mse",
+    "module_device",
+    "resolve_batch_size",
+    "train",
+]
+
+#: The adaptive schedule divides the learning rate by 5 (MLPRegressor's factor) ...
+LR_DECAY = 0.2
+#: ... down to this fraction of ``learning_rate_init``.
+MIN_LR_RATIO = 1e-2
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Devices
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """The device of the module's parameters (CPU for a module without parameters)."""
+    first = next(module.parameters(), None)
+    return torch.device("cpu") if first is None else first.device
+
+
+def check_same_device(module: nn.Module, *tensors: torch.Tensor | None) -> None:
+    """Raise ValueError unless every given tensor lives on the module's device (None entries are skipped).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core import LowRankRNN
+    >>> from sklearn_lowrank._core.training import check_same_device
+    >>> net = LowRankRNN(4, 1, 4, 1, alpha=0.2)
+    >>> check_same_device(net, torch.zeros(2, 3, 1))
+    >>> check_same_device(net, torch.zeros(2, 3, 1, device="meta"))
+    Traceback (most recent call last):
+    ...
+    ValueError: tensors on meta but the module's parameters on cpu; build the module on the data's device.
+    """
+    device = module_device(module)
+    for tensor in tensors:
+        if tensor is not None and tensor.device != device:
+            raise ValueError(f"tensors on {tensor.device} but the module's parameters on {device}; build the "
+                             "module on the data's device.")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -101,23 +149,26 @@ class Reporter:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainingConfig:
-    """Hyper-parameters of :func:`train` (names follow scikit-learn's MLPRegressor)."""
+    """Hyper-parameters of :func:`train` (names follow scikit-learn's MLPRegressor).
 
-    max_iter: int = 200
-    batch_size: int | str = "auto"
-    learning_rate_init: float = 1e-2
-    tol: float = 1e-4
-    n_iter_no_change: int = 10
-    early_stopping: bool = False
-    validation_fraction: float = 0.1
-    clip_grad_norm: float | None = 1.0
-    noise_std: float = 0.0
-    verbose: int = 0
+    Every field is required: the estimators are the one source of defaults.
+    """
+
+    max_iter: int
+    batch_size: int | str
+    learning_rate_init: float
+    tol: float
+    n_iter_no_change: int
+    early_stopping: bool
+    validation_fraction: float
+    clip_grad_norm: float | None
+    noise_std: float
+    verbose: int
+    #: "adaptive" lowers the rate on oscillating plateaus (:func:`_lower_learning_rate`); optional, so that an
+    #: estimator without a schedule parameter (the mixture) keeps a constant rate.
     learning_rate: str = "constant"
-    lr_decay: float = 0.2
-    min_lr_ratio: float = 1e-2
 
 
 @dataclass
@@ -187,12 +238,13 @@ def evaluate_loss(module: nn.Module, inputs, targets, mask, batch_size: int = 25
 
 
 def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResult, best_loss: float) -> bool:
-    """The adaptive schedule: divide the learning rate by ``1 / lr_decay`` if the last epochs oscillated.
+    """The adaptive schedule: divide the learning rate by ``1 / LR_DECAY`` if the last epochs oscillated.
 
     Epochs without improvement either lie flat within ``tol`` of the best loss (a minimum or a slow descent:
     training has converged) or rise above it (the steps are too large to settle: a smaller rate goes further).
     Only the second case lowers the rate, so that a fit that has converged stops as soon as with a constant rate.
-    Returns False when training should stop.
+    The rate goes down to ``MIN_LR_RATIO`` times its initial value (three divisions by 5). Returns False when
+    training should stop.
     """
     if config.learning_rate != "adaptive":
         return False
@@ -200,8 +252,8 @@ def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResu
     window = window[-config.n_iter_no_change:]
     if max(window) <= best_loss * (1.0 + max(config.tol, 1e-12) * 10.0):
         return False
-    lr = optimizer.param_groups[0]["lr"] * config.lr_decay
-    if lr < config.learning_rate_init * config.min_lr_ratio * (1.0 - 1e-9):
+    lr = optimizer.param_groups[0]["lr"] * LR_DECAY
+    if lr < config.learning_rate_init * MIN_LR_RATIO * (1.0 - 1e-9):
         return False
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -232,7 +284,9 @@ def train(
         True where observed.
     config : TrainingConfig
     generator : torch.Generator
-        Drives the split, the batch order and the recurrent noise: the same seed gives the same fit.
+        A CPU generator: drives the split, the batch order and, on the CPU, the recurrent noise (and sampled
+        weights); on another device those come from a generator on that device seeded from this one. The same
+        seed gives the same fit.
     optimizer : torch.optim.Optimizer, optional
         Continue with this optimiser (warm start); a new Adam otherwise.
 
@@ -241,6 +295,12 @@ def train(
     result : TrainingResult
     optimizer : torch.optim.Optimizer
     """
+    check_same_device(module, inputs, targets, mask)
+    device = module_device(module)
+    if generator.device == device:
+        draws = generator
+    else:
+        draws = torch.Generator(device=device).manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
     result = TrainingResult()
     params = [p for p in module.parameters() if p.requires_grad]
     if optimizer is None:
@@ -265,7 +325,7 @@ def train(
             epoch_loss, n_batches, diverged = 0.0, 0, False
             for start in range(0, n_train, batch_size):
                 idx = perm[start : start + batch_size]
-                pred = module(inputs[idx], noise_std=config.noise_std, generator=generator)
+                pred = module(inputs[idx], noise_std=config.noise_std, generator=draws)
                 loss = _batch_loss(pred, targets, mask, idx)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

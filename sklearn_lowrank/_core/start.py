@@ -1,0 +1,187 @@
+"""Where training starts and ends: the data-driven start and the canonical form of low-rank loadings.
+
+Everything here runs on the module's device: the estimators build the module on the target device once and hand
+it, with the data on that same device, to these functions and then to the training loop.
+
+This module imports no scikit-learn.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from .init import regression_init
+from .training import check_same_device, evaluate_loss
+
+__all__ = ["canonicalize_", "canonical_factors", "data_driven_start"]
+
+#: Random loadings of units the regression does not estimate (hidden units) are shrunk by this factor.
+HIDDEN_SCALE = 0.1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data-driven start
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _load_regression(module: nn.Module, est: dict, n_observed: int, load_initial_state: bool) -> None:
+    """Overwrite the observed block of ``module`` with the regression estimate; hidden units shrink."""
+    with torch.no_grad():
+        dtype = module.initial_state.dtype
+        if "J" in est:
+            module.J.mul_(HIDDEN_SCALE)
+            module.J[:n_observed, :n_observed] = est["J"].to(dtype)
+        if "m" in est:
+            module.m.mul_(HIDDEN_SCALE)
+            module.n.mul_(HIDDEN_SCALE)
+            module.m[:n_observed] = est["m"].to(dtype)
+            module.n[:n_observed] = est["n"].to(dtype)
+        module.input_weights.mul_(HIDDEN_SCALE)
+        module.input_weights[:, :n_observed] = est["input_weights"].to(dtype)
+        if load_initial_state:
+            module.initial_state[:n_observed] = est["initial_state"].to(dtype)
+
+
+def data_driven_start(
+    module: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    max_check_trials: int = 64,
+) -> str:
+    """Start a network with an identity readout from a one-step regression of the observed states, if it helps.
+
+    The observed block of the connectivity, the input weights and (when trainable, and observed from the first
+    step) the initial state are overwritten with :func:`~sklearn_lowrank._core.init.regression_init`'s estimate;
+    the loadings of hidden units are shrunk. A one-step regression can give a network that is unstable when run
+    freely (a full-rank J fitted to noisy rates, for example), so the estimate is kept only when it predicts the
+    training trials (at most ``max_check_trials`` of them, evenly spaced) better than the module's current,
+    random parameters.
+
+    Parameters
+    ----------
+    module : LowRankRNN or FullRankRNN
+        With ``readout="identity"``; modified in place.
+    inputs : Tensor of shape (n_trials, n_timesteps, n_inputs)
+    targets : Tensor of shape (n_trials, n_timesteps, n_outputs)
+        Zero where unobserved.
+    mask : bool Tensor like ``targets`` or None
+        True where observed.
+    max_check_trials : int, default=64
+
+    Returns
+    -------
+    start : {"regression", "random"}
+        Which start the module now holds.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core import LowRankRNN
+    >>> from sklearn_lowrank._core.start import data_driven_start
+    >>> teacher = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
+    >>> u = torch.randn(16, 10, 1, generator=torch.Generator().manual_seed(1))
+    >>> with torch.no_grad():
+    ...     y = teacher(u)
+    >>> net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(2))
+    >>> data_driven_start(net, u, y, None)
+    'regression'
+    """
+    check_same_device(module, inputs, targets, mask)
+    random_start = copy.deepcopy(module.state_dict())
+    # Steps before the first observation in any trial (an unobserved pre-period) hold no transition to regress
+    # on; left in, they are filled as missing targets and pull the estimate far off. The regression then sees the
+    # observed window only, and the initial state (the state before the pre-period) stays as it is.
+    first = 0 if mask is None else int(mask.flatten(2).any(dim=2).any(dim=0).to(torch.uint8).argmax())
+    est = regression_init(
+        inputs[:, first:], targets[:, first:], None if mask is None else mask[:, first:], alpha=module.alpha,
+        rank=getattr(module, "rank", None), n_units=module.n_units, output_activation=module.output_activation,
+    )
+    _load_regression(module, est, targets.shape[-1], module.initial_state.requires_grad and first == 0)
+    step = max(1, -(-inputs.shape[0] // max_check_trials))
+    subset = (inputs[::step], targets[::step], None if mask is None else mask[::step])
+    regression_loss = evaluate_loss(module, *subset)
+    random_module = copy.deepcopy(module)
+    random_module.load_state_dict(random_start)
+    if not regression_loss <= evaluate_loss(random_module, *subset):
+        module.load_state_dict(random_start)
+        return "random"
+    return "regression"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Canonical form
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def canonical_factors(m: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re-express ``m n^T`` with orthogonal, balanced columns ordered by singular value (float64).
+
+    Parameters
+    ----------
+    m, n : Tensor of shape (n_units, rank)
+
+    Returns
+    -------
+    m_c, n_c : float64 Tensor of shape (n_units, rank)
+        ``m_c n_c^T = m n^T``; the columns of ``m_c`` are orthogonal, those of ``n_c`` too, column r of both has
+        norm sqrt(s_r) where s_r is the r-th singular value of ``m n^T``; the largest-magnitude entry of each
+        column of ``m_c`` is positive.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.start import canonical_factors
+    >>> m, n = torch.randn(30, 2, dtype=torch.float64), torch.randn(30, 2, dtype=torch.float64)
+    >>> m_c, n_c = canonical_factors(m, n)
+    >>> bool(torch.allclose(m_c @ n_c.T, m @ n.T)), bool(abs(m_c[:, 0] @ m_c[:, 1]) < 1e-8)
+    (True, True)
+    """
+    m, n = m.detach().double(), n.detach().double()
+    qm, rm = torch.linalg.qr(m)
+    qn, rn = torch.linalg.qr(n)
+    u, s, vt = torch.linalg.svd(rm @ rn.T)
+    scale = s.sqrt()
+    m_c, n_c = (qm @ u) * scale, (qn @ vt.T) * scale
+    idx = m_c.abs().argmax(dim=0)
+    signs = torch.sign(m_c[idx, torch.arange(m_c.shape[1], device=m_c.device)])
+    signs[signs == 0] = 1.0
+    return m_c * signs, n_c * signs
+
+
+def canonicalize_(module: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Rotate a low-rank module's ``m``, ``n`` into canonical form in place (J unchanged).
+
+    The optimiser's state for ``m`` and ``n`` (Adam's moments, kept for a warm start) refers to the old basis and
+    is dropped; the state of the other parameters is kept. Modules without ``m``, ``n`` are left as they are.
+
+    Parameters
+    ----------
+    module : nn.Module
+    optimizer : torch.optim.Optimizer, optional
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core import LowRankRNN
+    >>> from sklearn_lowrank._core.start import canonicalize_
+    >>> net = LowRankRNN(10, 0, 10, 2, alpha=0.2, generator=torch.Generator().manual_seed(0))
+    >>> J = (net.m @ net.n.T).detach()
+    >>> canonicalize_(net)
+    >>> bool(torch.allclose(net.m @ net.n.T, J, atol=1e-5)), bool(abs(net.m[:, 0] @ net.m[:, 1]) < 1e-4)
+    (True, True)
+    """
+    m, n = getattr(module, "m", None), getattr(module, "n", None)
+    if not isinstance(m, nn.Parameter) or not isinstance(n, nn.Parameter):
+        return
+    m_c, n_c = canonical_factors(m, n)
+    with torch.no_grad():
+        m.copy_(m_c)
+        n.copy_(n_c)
+    if optimizer is not None:
+        for p in (m, n):
+            optimizer.state.pop(p, None)
