@@ -6,6 +6,7 @@ The estimators take trial tensors: inputs X of shape (n_trials, n_timesteps, n_i
 
 from . import inspection, meanfield, plotting
 from ._lowrank import LowRankRNNRegressor, canonical_loadings
+from ._lowrank_cv import LowRankRNNRegressorCV
 from ._mixture import GaussianMixtureRNN
 from ._mixture_selection import bootstrap_stability, resampling_scores, select_n_components_bic
 from .model_selection import one_standard_error_rule
@@ -14,6 +15,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "LowRankRNNRegressor",
+    "LowRankRNNRegressorCV",
     "canonical_loadings",
     "one_standard_error_rule",
     "GaussianMixtureRNN",
