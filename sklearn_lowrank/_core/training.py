@@ -31,6 +31,8 @@ __all__ = [
 LR_DECAY = 0.2
 #: ... down to this fraction of ``learning_rate_init``.
 MIN_LR_RATIO = 1e-2
+#: Losses that differ by less than this are round-off of a float32 network at (numerically) zero loss.
+FLAT_LOSS = 1e-10
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -250,7 +252,8 @@ def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResu
         return False
     window = result.validation_loss_curve if config.early_stopping else result.loss_curve
     window = window[-config.n_iter_no_change:]
-    if max(window) <= best_loss * (1.0 + max(config.tol, 1e-12) * 10.0):
+    # Flat: within 10 tol of the best, or within float32 round-off of a zero loss.
+    if max(window) <= best_loss * (1.0 + config.tol * 10.0) + FLAT_LOSS:
         return False
     lr = optimizer.param_groups[0]["lr"] * LR_DECAY
     if lr < config.learning_rate_init * MIN_LR_RATIO * (1.0 - 1e-9):
