@@ -3,7 +3,7 @@
 Cases (``--case``, several allowed):
 
 - ``synthetic``: teachers of ranks 1-5 from :func:`~sklearn_lowrank.datasets.make_low_rank_teacher` with 2 pulse
-  inputs, N = 200, 275, 350, 425, 500 units, recurrent noise 0.02, 50 observed steps, 160 training / 40
+  inputs, N = 200, 275, 350, 425, 500 units, recurrent noise 0.2 (``--noise``), 50 observed steps, 160 training / 40
   held-out trials; ``--pre-period`` adds two context cues (one on throughout each trial) and 70 unobserved steps
   before the 50 observed ones (``n_unobserved=70``), as when a recording starts after the cue. The default fit at
   the true rank is compared with the noise-free ceiling: the held-out R^2 of the teacher itself (its noise-free
@@ -58,27 +58,27 @@ def _fit(rank, X, y, X_te, y_te):
     return est.score(X_te, y_te), time.perf_counter() - start, est.n_iter_
 
 
-def make_teacher(rank, seed, pre_period, full_rank_gain=0.0, n_units=None):
+def make_teacher(rank, seed, pre_period, full_rank_gain=0.0, n_units=None, noise_std=0.2):
     """A teacher of the synthetic cases, its train / held-out split and its noise-free ceiling."""
     from sklearn_lowrank.datasets import make_low_rank_teacher, simulate_rnn
 
     n_units = n_units or 200 + 75 * (rank - 1)
     extra = {"n_contexts": 2, "n_unobserved": PRE_PERIOD} if pre_period else {}
     data = make_low_rank_teacher(n_units=n_units, rank=rank, n_trials=200,
-                                 n_timesteps=50 + (PRE_PERIOD if pre_period else 0), noise_std=0.02,
+                                 n_timesteps=50 + (PRE_PERIOD if pre_period else 0), noise_std=noise_std,
                                  full_rank_gain=full_rank_gain, random_state=1000 * seed + rank, **extra)
     X, y = data.X, data.y
     clean = simulate_rnn(data.J, data.input_weights, X[160:], alpha=data.alpha)
     return X[:160], y[:160], X[160:], y[160:], _r2(y[160:], clean)
 
 
-def run_synthetic(pre_period, seeds, ranks):
+def run_synthetic(pre_period, seeds, ranks, noise_std):
     print(f"\nsynthetic teachers, {'70-step unobserved pre-period' if pre_period else 'observed from step 0'}")
     print(f"{'rank':>4} {'seed':>4} {'N':>4} {'ceiling':>8} {'fit R2':>8} {'gap':>7} {'epochs':>6} {'time s':>7}")
     gaps = []
     for seed in seeds:
         for rank in ranks:
-            X, y, X_te, y_te, ceiling = make_teacher(rank, seed, pre_period)
+            X, y, X_te, y_te, ceiling = make_teacher(rank, seed, pre_period, noise_std=noise_std)
             score, elapsed, epochs = _fit(rank, X, y, X_te, y_te)
             gaps.append(ceiling - score)
             print(f"{rank:>4} {seed:>4} {y.shape[-1]:>4} {ceiling:8.4f} {score:8.4f} "
@@ -86,7 +86,7 @@ def run_synthetic(pre_period, seeds, ranks):
     print(f"within 0.003 of the ceiling: {sum(g <= 0.003 for g in gaps)}/{len(gaps)}")
 
 
-def run_rank(pre_period, seeds, ranks, max_rank=5):
+def run_rank(pre_period, seeds, ranks, noise_std, max_rank=5):
     from sklearn_lowrank import LowRankRNNRegressor, LowRankRNNRegressorCV
 
     print(f"\nrank recovery, LowRankRNNRegressorCV(ranks=1..{max_rank}, cv=3), "
@@ -95,7 +95,7 @@ def run_rank(pre_period, seeds, ranks, max_rank=5):
     hits = 0
     for seed in seeds:
         for rank in ranks:
-            X, y, _, _, _ = make_teacher(rank, seed, pre_period)
+            X, y, _, _, _ = make_teacher(rank, seed, pre_period, noise_std=noise_std)
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -107,12 +107,12 @@ def run_rank(pre_period, seeds, ranks, max_rank=5):
     print(f"true rank chosen: {hits}/{len(seeds) * len(ranks)}")
 
 
-def run_fullrank(seeds):
+def run_fullrank(seeds, noise_std):
     print("\nfull-rank teacher (rank-2 structure + random part of gain 0.5, 200 units, 70-step pre-period), "
           "rank=None")
     print(f"{'seed':>4} {'ceiling':>8} {'fit R2':>8} {'epochs':>6} {'time s':>7}")
     for seed in seeds:
-        X, y, X_te, y_te, ceiling = make_teacher(2, seed, True, full_rank_gain=0.5, n_units=200)
+        X, y, X_te, y_te, ceiling = make_teacher(2, seed, True, full_rank_gain=0.5, n_units=200, noise_std=noise_std)
         score, elapsed, epochs = _fit(None, X, y, X_te, y_te)
         print(f"{seed:>4} {ceiling:8.4f} {score:8.4f} {epochs:>6} {elapsed:7.1f}", flush=True)
 
@@ -180,14 +180,15 @@ def main(argv=None):
     parser.add_argument("--pre-period", action="store_true", help="synthetic / rank: 70 unobserved steps")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--noise", type=float, default=0.2, help="recurrent noise of the synthetic teachers")
     parser.add_argument("--reference-repo", type=Path, help="local snapshot of adrian-valente/lowrank_inference")
     args = parser.parse_args(argv)
     if "synthetic" in args.case:
-        run_synthetic(args.pre_period, args.seeds, args.ranks)
+        run_synthetic(args.pre_period, args.seeds, args.ranks, args.noise)
     if "rank" in args.case:
-        run_rank(args.pre_period, args.seeds, args.ranks)
+        run_rank(args.pre_period, args.seeds, args.ranks, args.noise)
     if "fullrank" in args.case:
-        run_fullrank(args.seeds)
+        run_fullrank(args.seeds, args.noise)
     if "monkey" in args.case:
         if args.reference_repo is None:
             print("\nmonkey A: skipped (pass --reference-repo PATH)")
