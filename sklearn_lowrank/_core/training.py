@@ -239,16 +239,20 @@ def evaluate_loss(module: nn.Module, inputs, targets, mask, batch_size: int = 25
     return total / max(count, 1.0)
 
 
-def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResult, best_loss: float) -> bool:
+def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResult, best_loss: float,
+                         best_at_last_decay: float) -> bool:
     """The adaptive schedule: divide the learning rate by ``1 / LR_DECAY`` if the last epochs oscillated.
 
     Epochs without improvement either lie flat within ``tol`` of the best loss (a minimum or a slow descent:
     training has converged) or rise above it (the steps are too large to settle: a smaller rate goes further).
     Only the second case lowers the rate, so that a fit that has converged stops as soon as with a constant rate.
-    The rate goes down to ``MIN_LR_RATIO`` times its initial value (three divisions by 5). Returns False when
-    training should stop.
+    The rate goes down to ``MIN_LR_RATIO`` times its initial value (three divisions by 5), and no further once a
+    lower rate has not improved the best loss (``best_at_last_decay``) by a fraction ``tol``: the oscillation is
+    then the noise of mini-batches at the optimum, not steps too large. Returns False when training should stop.
     """
     if config.learning_rate != "adaptive":
+        return False
+    if result.n_lr_decays and best_loss > best_at_last_decay * (1.0 - config.tol):
         return False
     window = result.validation_loss_curve if config.early_stopping else result.loss_curve
     window = window[-config.n_iter_no_change:]
@@ -320,7 +324,7 @@ def train(
     reporter = Reporter(config.verbose, config.max_iter)
 
     best_state = copy.deepcopy(module.state_dict())
-    best_loss = math.inf
+    best_loss = best_at_last_decay = math.inf
     no_improve = 0
     try:
         for epoch in range(config.max_iter):
@@ -367,9 +371,10 @@ def train(
                 best_loss = monitored
                 best_state = copy.deepcopy(module.state_dict())
             if no_improve >= config.n_iter_no_change:
-                if not _lower_learning_rate(optimizer, config, result, best_loss):
+                if not _lower_learning_rate(optimizer, config, result, best_loss, best_at_last_decay):
                     result.stop_reason = "converged"
                     break
+                best_at_last_decay = best_loss
                 # Go on from the best parameters at the lower rate (their Adam moments are kept: they are
                 # estimates of the gradient's scale, which does not change with the step size).
                 module.load_state_dict(best_state)
