@@ -118,3 +118,22 @@ def test_cv_bad_ranks(ranks, match):
     X, y = make_low_rank_teacher(n_units=10, rank=1, n_trials=6, n_timesteps=5, random_state=0, return_X_y=True)
     with pytest.raises(ValueError, match=match):
         LowRankRNNRegressorCV(ranks=ranks, cv=2).fit(X, y)
+
+
+def test_cv_estimator_api():
+    import pickle
+
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    search = LowRankRNNRegressorCV(ranks=[1, 2], cv=2, estimator=LowRankRNNRegressor(max_iter=2, random_state=0))
+    assert clone(search).get_params()["ranks"] == [1, 2]
+    X, y = make_low_rank_teacher(n_units=10, rank=1, n_trials=8, n_timesteps=6, random_state=0, return_X_y=True)
+    with pytest.raises(NotFittedError):
+        search.predict(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert search.fit(X, y) is search
+    restored = pickle.loads(pickle.dumps(search))
+    np.testing.assert_array_equal(restored.predict(X), search.predict(X))
+    assert search.n_features_in_ == 2 and search.n_splits_ == 2
