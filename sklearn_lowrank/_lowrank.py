@@ -113,9 +113,9 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         Relative improvement of the monitored loss (training loss, or validation loss with early stopping) below
         which an epoch counts as no improvement.
     n_iter_no_change : int, default=5
-        Stop after this many epochs without improvement. The data-driven initialisation starts close to the
-        optimum, so a short patience suffices; from a random initialisation (task training) loss plateaus are
-        common and a larger value (e.g. 20) is safer.
+        Stop (or, with ``learning_rate="adaptive"``, lower the rate) after this many epochs without improvement.
+        The data-driven initialisation starts close to the optimum, so a short patience suffices; from a random
+        initialisation (task training) loss plateaus are common and a larger value (e.g. 20) is safer.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the trials and monitor their loss.
     validation_fraction : float in (0, 1), default=0.1
@@ -169,7 +169,10 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     With ``init="auto"`` and an identity readout the observed states ``s = g^{-1}(y)`` give a linear regression
     ``(s_t - (1 - alpha) s_{t-1}) / alpha ~ J phi(s_{t-1}) + W_in^T u_t``; J is reduced to the requested rank
     by reduced-rank regression and BPTT refines it. Saturated rates (|y| > 0.999 with a tanh output) and NaN
-    are treated as missing targets. Hidden units start with small random loadings.
+    are treated as missing targets. Hidden units start with small random loadings. Steps before the first
+    observation of any trial (an unobserved period at the start, NaN in y: a recording that starts after a cue)
+    are left out of the regression; the network is then trained through them, from ``initial_state_``, which
+    the regression does not set in that case.
 
     References
     ----------
