@@ -2,12 +2,13 @@
 
 Cases (``--case``, several allowed):
 
-- ``synthetic``: teachers of ranks 1-5 from :func:`~sklearn_lowrank.datasets.make_low_rank_teacher` with 2 pulse
-  inputs, N = 200, 275, 350, 425, 500 units, recurrent noise 0.15 (``--noise``), 50 observed steps, 160 training / 40
-  held-out trials; ``--pre-period`` adds two context cues (one on throughout each trial) and 70 unobserved steps
-  before the 50 observed ones (``n_unobserved=70``), as when a recording starts after the cue. The default fit at
-  the true rank is compared with the noise-free ceiling: the held-out R^2 of the teacher itself (its noise-free
-  simulation) on the noisy observations. ``--seeds`` gives more teachers per rank.
+- ``synthetic``: teachers of ranks 1-5 from :func:`~sklearn_lowrank.datasets.make_low_rank_teacher` with one
+  pulse input per latent dimension (so that every dimension carries variance: a well-posed rank), N = 200, 275,
+  350, 425, 500 units, recurrent noise 0.15 (``--noise``), 50 observed steps, 160 training / 40 held-out trials;
+  ``--pre-period`` adds two context cues (one on throughout each trial) and 70 unobserved steps before the 50
+  observed ones (``n_unobserved=70``), as when a recording starts after the cue. The default fit at the true rank
+  is compared with the noise-free ceiling: the held-out R^2 of the teacher itself (its noise-free simulation) on
+  the noisy observations. ``--seeds`` gives more teachers per rank.
 - ``rank``: the same teachers, rank chosen by ``LowRankRNNRegressorCV(ranks=1..5, cv=3)``.
 - ``fullrank``: a full-rank teacher (rank-2 structure plus a random part of gain 0.5, 200 units, contexts and the
   70-step pre-period) fitted with ``rank=None``.
@@ -64,7 +65,7 @@ def make_teacher(rank, seed, pre_period, full_rank_gain=0.0, n_units=None, noise
 
     n_units = n_units or 200 + 75 * (rank - 1)
     extra = {"n_contexts": 2, "n_unobserved": PRE_PERIOD} if pre_period else {}
-    data = make_low_rank_teacher(n_units=n_units, rank=rank, n_trials=200,
+    data = make_low_rank_teacher(n_units=n_units, rank=rank, n_inputs=rank, n_trials=200,
                                  n_timesteps=50 + (PRE_PERIOD if pre_period else 0), noise_std=noise_std,
                                  full_rank_gain=full_rank_gain, random_state=1000 * seed + rank, **extra)
     X, y = data.X, data.y
