@@ -4,7 +4,7 @@ Cases (``--case``, several allowed):
 
 - ``synthetic``: teachers of ranks 1-5 from :func:`~sklearn_lowrank.datasets.make_low_rank_teacher` with one
   pulse input per latent dimension (so that every dimension carries variance: a well-posed rank), N = 200, 275,
-  350, 425, 500 units, recurrent noise 0.15 (``--noise``), 50 observed steps, 160 training / 40 held-out trials;
+  350, 425, 500 units, recurrent noise 0.12 (``--noise``), 50 observed steps, 160 training / 40 held-out trials;
   ``--pre-period`` adds two context cues (one on throughout each trial) and 70 unobserved steps before the 50
   observed ones (``n_unobserved=70``), as when a recording starts after the cue. The default fit at the true rank
   is compared with the noise-free ceiling: the held-out R^2 of the teacher itself (its noise-free simulation) on
@@ -59,7 +59,7 @@ def _fit(rank, X, y, X_te, y_te):
     return est.score(X_te, y_te), time.perf_counter() - start, est.n_iter_
 
 
-def make_teacher(rank, seed, pre_period, full_rank_gain=0.0, n_units=None, noise_std=0.15):
+def make_teacher(rank, seed, pre_period, full_rank_gain=0.0, n_units=None, noise_std=0.12):
     """A teacher of the synthetic cases, its train / held-out split and its noise-free ceiling."""
     from sklearn_lowrank.datasets import make_low_rank_teacher, simulate_rnn
 
@@ -181,7 +181,7 @@ def main(argv=None):
     parser.add_argument("--pre-period", action="store_true", help="synthetic / rank: 70 unobserved steps")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--noise", type=float, default=0.15, help="recurrent noise of the synthetic teachers")
+    parser.add_argument("--noise", type=float, default=0.12, help="recurrent noise of the synthetic teachers")
     parser.add_argument("--reference-repo", type=Path, help="local snapshot of adrian-valente/lowrank_inference")
     args = parser.parse_args(argv)
     if "synthetic" in args.case:
