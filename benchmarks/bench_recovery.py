@@ -28,12 +28,8 @@ import torch
 from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank._core.init import regression_init
 from sklearn_lowrank.datasets import make_context_dependent_task, make_low_rank_teacher, simulate_rnn
-from sklearn_lowrank.metrics import (
-    connectivity_cosine,
-    decision_accuracy,
-    effective_connectivity,
-    r2_score_trials,
-)
+from sklearn_lowrank.inspection import effective_connectivity
+from sklearn_lowrank.metrics import connectivity_cosine, decision_accuracy, r2_score_trials
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_fit import make_workload  # noqa: E402

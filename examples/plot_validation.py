@@ -19,7 +19,8 @@ import numpy as np
 
 from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank.datasets import make_low_rank_teacher
-from sklearn_lowrank.metrics import connectivity_cosine, effective_connectivity, r2_score_trials
+from sklearn_lowrank.inspection import effective_connectivity
+from sklearn_lowrank.metrics import connectivity_cosine, r2_score_trials
 
 N_UNITS, N_TRAIN, N_TEST = 200, 200, 50
 
@@ -93,7 +94,7 @@ axes[0].set_ylabel("fitted $J_{ij}$")
 # The activity of a low-rank network lives in the span of the columns of m and of the input weights, so only the
 # projection of each :math:`n_r` on that span acts on the dynamics: the rest of n, and with it part of J, cannot
 # be recovered from any recording. The *effective* connectivity :math:`J_{eff} = m (P n)^T / N`
-# (:func:`~sklearn_lowrank.metrics.effective_connectivity`, P the projection) is what the data determine, and it
+# (:func:`~sklearn_lowrank.inspection.effective_connectivity`, P the projection) is what the data determine, and it
 # is recovered almost exactly.
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
 rows = []

@@ -8,8 +8,12 @@ from . import inspection, meanfield, plotting
 from ._lowrank import LowRankRNNRegressor, canonical_loadings
 from ._lowrank_cv import LowRankRNNRegressorCV
 from ._mixture import GaussianMixtureRNN
-from ._mixture_selection import bootstrap_stability, resampling_scores, select_n_components_bic
-from .model_selection import one_standard_error_rule
+from .model_selection import (
+    bootstrap_stability,
+    one_standard_error_rule,
+    resampling_scores,
+    select_n_components_bic,
+)
 
 __version__ = "0.1.0.dev0"
 

@@ -12,6 +12,7 @@ Subclasses fill three hooks, as scikit-learn's ``BaseMixture`` subclasses do:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from numbers import Integral, Real
 
@@ -25,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._core.start import canonicalize_
 from ._core.training import TrainingConfig, train
+from ._utils import _seed_from
 from ._validation import (
     MAX_MAGNITUDE,
     _check_values,
@@ -38,8 +40,17 @@ from .metrics import r2_score_trials
 __all__ = ["BaseRNNEstimator"]
 
 
+#: The device types of the ``device`` parameter, as listed in its error message.
+_DEVICE_HELP = ("'cpu', 'cuda', 'cuda:N' (the N-th GPU), 'mps' (Apple GPU) or a torch.device; device types are "
+                "lower case")
+
+
 def _resolve_device(device) -> torch.device:
-    dev = torch.device(device)
+    """The torch device named by the ``device`` parameter; a ValueError naming it if invalid or unavailable."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r} is not a valid device; use {_DEVICE_HELP}.") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available on this machine; use device='cpu'.")
     if dev.type == "mps" and not torch.backends.mps.is_available():
@@ -47,14 +58,25 @@ def _resolve_device(device) -> torch.device:
     return dev
 
 
-def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A detached CPU numpy copy of a tensor (fitted attributes never share memory with the module)."""
-    return tensor.detach().cpu().numpy().copy()
+def _with_threads(method):
+    """Run ``method`` with torch's intra-op threads set to the estimator's ``n_threads`` (None: unchanged).
 
+    The previous setting is restored afterwards, even on error. torch's thread count is global to the process,
+    so concurrent fits in threads of one process share it; processes (joblib's default) do not.
+    """
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        n_threads = getattr(self, "n_threads", None)
+        if n_threads is None:
+            return method(self, *args, **kwargs)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(int(n_threads))
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            torch.set_num_threads(previous)
 
-def _seed_from(random_state) -> int:
-    """A torch seed drawn from a numpy RandomState: an int random_state gives the same seed every time."""
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+    return wrapper
 
 
 class BaseRNNEstimator(RegressorMixin, BaseEstimator):
@@ -73,6 +95,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "device": [str, torch.device],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -103,7 +126,14 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
             verbose=self.verbose,
         )
 
+    def _output_range(self) -> tuple[float, float] | None:
+        """The range the predictions can take when it is bounded (tanh rates of an identity readout), else None."""
+        if self.output_activation == "tanh" and getattr(self, "readout", "linear") == "identity":
+            return (-1.0, 1.0)
+        return None
+
     @_fit_context(prefer_skip_nested_validation=True)
+    @_with_threads
     def fit(self, X, y):
         """Fit the network to trials of inputs X and activity y by backpropagation through time.
 
@@ -111,7 +141,8 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_trials, n_timesteps, n_inputs)
             Inputs of each trial; ``n_inputs`` may be 0. A 2D array (n_trials, n_inputs) is read as trials of one
-            time step. A list of equally shaped (n_timesteps, n_inputs) arrays is stacked along trials.
+            time step (see Notes). A list of equally shaped (n_timesteps, n_inputs) arrays is stacked along
+            trials; one trial is ``X[None]``, of shape (1, n_timesteps, n_inputs).
         y : array-like of shape (n_trials, n_timesteps, n_outputs)
             Activity (identity readout) or task targets (linear readout). NaN marks a missing observation, left
             out of the loss. With 2D X, y is (n_trials,) or (n_trials, n_outputs).
@@ -127,9 +158,24 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         object arrays of numbers are accepted; strings and complex numbers are refused. NaN or inf in X, inf in y,
         values beyond the float32 range and values above about 1.8e19 in magnitude (whose squares overflow
         float32) are errors: rescale such data first.
+
+        Data that fit without error but not as meant get a ``UserWarning`` that says the fix:
+
+        - 2D X with 2D y: one trial passed as (n_timesteps, n_channels) would be fitted as one-step trials with
+          no recurrence; pass ``X[None], y[None]`` for one trial. One-step trials are unambiguous as 3D arrays
+          (``X[:, None], y[:, None]``), with a DataFrame X or with a 1D y, and are then fitted silently.
+        - X or y far from the O(1) scale of the networks' states (largest magnitude of X above 1e3, of y above
+          1e2 or below 0.1): rescale them.
+        - A feature of y with no observation in these trials (a neuron recorded only in conditions that a
+          cross-validation fold leaves out): its unit is fitted without targets, as a hidden unit, and still
+          predicted.
+
+        With a tanh identity readout (``output_activation="tanh"``, rates in (-1, 1)), y slightly outside
+        [-1, 1] (noise) is fitted as saturated rates with a warning; more than 1% of the observed entries
+        outside, or any beyond 1.5 in magnitude (e.g. rates in Hz), is an error.
         """
-        X, y, mask, _, y_ndim = check_fit_data(self, X, y)
         device = _resolve_device(self.device)
+        X, y, mask, _, y_ndim = check_fit_data(self, X, y, output_range=self._output_range())
         warm = self.warm_start and hasattr(self, "module_")
         if warm and (y.shape[-1] != self.n_outputs_):
             raise ValueError(
@@ -201,6 +247,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
             warnings.warn(message, category, stacklevel=3)
 
     # -- predict -------------------------------------------------------------------------------------------------
+    @_with_threads
     def _simulate(self, X, *, initial_state=None, batch_size: int = 256, want: str = "outputs"):
         """Noise-free simulation in batches of trials; returns float32 numpy arrays of outputs or states."""
         check_is_fitted(self, "module_")
@@ -287,8 +334,6 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         """
         out, x_ndim = self._simulate(X)
         y = check_score_y(y, out.shape[:2] + (self.n_features_in_,), x_ndim)
-        if y.ndim != 3:
-            y = y.reshape(out.shape[0], 1, -1)
         if y.shape[-1] != out.shape[-1]:
             raise ValueError(f"y has {y.shape[-1]} outputs, but {type(self).__name__} predicts {out.shape[-1]} "
                              "(n_outputs_ at fit time); pass the same neurons/outputs as at fit.")

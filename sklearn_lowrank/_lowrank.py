@@ -10,9 +10,10 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseRNNEstimator, _to_numpy
+from ._base import BaseRNNEstimator
 from ._core.network import FullRankRNN, LowRankRNN
 from ._core.start import canonical_factors, data_driven_start
+from ._utils import _to_numpy
 
 __all__ = ["LowRankRNNRegressor", "canonical_loadings"]
 
@@ -90,8 +91,8 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     alpha : float in (0, 1], default=0.2
         Time step over time constant, dt / tau.
     noise_std : float >= 0, default=0.0
-        Standard deviation of the recurrent noise during training (never at predict time). As in the original
-        code the noise is not scaled by sqrt(alpha).
+        Standard deviation of the recurrent noise during training (never at predict time); the noise added at
+        each step is not scaled by sqrt(alpha).
     init : {"auto", "random"}, default="auto"
         "auto": with an identity readout, initialise from a one-step regression of the observed states (see
         Notes), else at random; the regression's network is kept only if it predicts the training trials better
@@ -122,6 +123,11 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     clip_grad_norm : float or None, default=1.0
         Maximum gradient norm; None disables clipping.
     device : str or torch.device, default="cpu"
+        "cpu", "cuda", "cuda:N" or "mps".
+    n_threads : int or None, default=None
+        Threads torch uses within each operation during fit, predict, score and transform; the previous setting is
+        restored afterwards. None keeps torch's setting (one per core by default); 1 keeps a fit from competing
+        with itself when other processes share the cores (see the user guide on parallel fits).
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the batch order and the noise; an int gives bit-identical CPU fits.
     verbose : int, default=0
@@ -225,6 +231,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         validation_fraction=0.1,
         clip_grad_norm=1.0,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -247,6 +254,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.validation_fraction = validation_fraction
         self.clip_grad_norm = clip_grad_norm
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

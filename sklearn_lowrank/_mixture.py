@@ -1,7 +1,7 @@
 """GaussianMixtureRNN: networks whose connectivity loadings are drawn from a mixture of Gaussians.
 
 Also the tool that goes from a fitted :class:`LowRankRNNRegressor` to a mixture (``from_network``); choosing the
-number of populations (BIC, the resampling test, bootstrap stability) lives in ``_mixture_selection.py``.
+number of populations (BIC, the resampling test, bootstrap stability) lives in :mod:`sklearn_lowrank.model_selection`.
 """
 
 from __future__ import annotations
@@ -11,16 +11,20 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.mixture import GaussianMixture
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseRNNEstimator, _seed_from
+from ._base import BaseRNNEstimator
 from ._core.mixture import MixtureLowRankRNN, loading_names
-from ._core.network import LowRankRNN
-from ._core.start import canonicalize_
-from ._lowrank import LowRankRNNRegressor
-from .metrics import decision_accuracy
+from ._loadings import (
+    check_mixture_weights,
+    check_population_count,
+    cholesky_safe,
+    fit_loadings_mixture,
+    fitted_network,
+    network_loadings,
+)
+from ._utils import _seed_from
 
 __all__ = ["GaussianMixtureRNN"]
 
@@ -28,108 +32,6 @@ __all__ = ["GaussianMixtureRNN"]
 # ------------------------------------------------------------------------------------------------------------
 # Helpers
 # ------------------------------------------------------------------------------------------------------------
-
-
-def _cholesky_safe(covariances: np.ndarray, reg_covar: float) -> np.ndarray:
-    """Cholesky factors of (P, d, d) covariances that are PSD up to rounding, never NaN.
-
-    The original code took ``eigh`` and a square root of the eigenvalues, which gives NaN as soon as rounding
-    makes an eigenvalue slightly negative.  Here the matrix is symmetrised, ``reg_covar`` is added to the
-    diagonal and, should the factorisation still fail, the eigenvalues are clipped from below
-    before factorising again.
-    """
-    covs = np.asarray(covariances, dtype=np.float64)
-    covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
-    d = covs.shape[-1]
-    floor = max(float(reg_covar), 1e-10)
-    out = np.empty_like(covs)
-    for p, cov in enumerate(covs):
-        cov = cov + reg_covar * np.eye(d)
-        try:
-            out[p] = np.linalg.cholesky(cov)
-        except np.linalg.LinAlgError:
-            vals, vecs = np.linalg.eigh(cov)
-            cov = (vecs * np.maximum(vals, floor)) @ vecs.T
-            out[p] = np.linalg.cholesky(0.5 * (cov + cov.T) + floor * 1e-3 * np.eye(d))
-    return out
-
-
-def _fit_loadings_mixture(V, n_components, covariance_type, reg_covar, n_init, random_state) -> GaussianMixture:
-    """The mixture of the loadings V (n_units, d) with the higher likelihood of two EM runs.
-
-    EM from scikit-learn's default (k-means) start can stop in a poor local optimum on trained loadings, whose
-    populations differ in variance more than in mean. A network is unchanged when a unit's loadings all flip sign,
-    so the zero-mean mixture of the sign-symmetrised loadings [V, -V] is a natural second start; the unconstrained
-    EM run from it keeps or improves its likelihood. The fit with the higher ``score(V)`` is kept.
-    """
-    common = {"covariance_type": covariance_type, "reg_covar": reg_covar, "random_state": random_state}
-    default = GaussianMixture(n_components, n_init=n_init, **common).fit(V)
-    d = V.shape[1]
-    symmetric = GaussianMixture(n_components, means_init=np.zeros((n_components, d)), init_params="random",
-                                n_init=n_init, max_iter=500, **common).fit(np.concatenate([V, -V]))
-    refined = GaussianMixture(n_components, weights_init=symmetric.weights_, means_init=symmetric.means_,
-                              precisions_init=symmetric.precisions_, **common).fit(V)
-    return refined if refined.score(V) > default.score(V) else default
-
-
-def _check_weights(weights, n_components: int) -> np.ndarray:
-    """Mixture proportions: uniform when None; otherwise positive, of length n_components, summing to 1."""
-    if weights is None:
-        return np.full(n_components, 1.0 / n_components)
-    w = np.asarray(weights, dtype=np.float64).ravel()
-    if w.shape != (n_components,):
-        raise ValueError(f"weights must have shape (n_components,) = ({n_components},); got {w.shape}.")
-    if not np.all(np.isfinite(w)) or np.any(w <= 0):
-        raise ValueError(f"weights must be positive and finite; got {w.tolist()}.")
-    if abs(w.sum() - 1.0) > 1e-6:
-        raise ValueError(f"weights must sum to 1; they sum to {w.sum():.6g}. Normalise them first.")
-    return w / w.sum()
-
-
-def _network_loadings(estimator) -> np.ndarray:
-    """Per-unit loadings (m, n, I, w) of a fitted linear-readout LowRankRNNRegressor, shape (n_units, d)."""
-    check_is_fitted(estimator, "module_")
-    if getattr(estimator, "rank", None) is None:
-        raise ValueError("estimator must be a low-rank network (rank is None); fit it with an integer rank.")
-    if getattr(estimator, "readout", None) != "linear":
-        raise ValueError(
-            "estimator must have readout='linear': resampled networks need readout loadings w_out. Refit it "
-            "with readout='linear' on task outputs."
-        )
-    return np.concatenate(
-        [estimator.m_, estimator.n_, estimator.input_weights_.T, estimator.readout_weights_], axis=1
-    ).astype(np.float64)
-
-
-def _score(net, X, y, scoring) -> float:
-    if callable(scoring):
-        return float(scoring(net, X, y))
-    if scoring == "accuracy":
-        return decision_accuracy(y, net.predict(X))
-    if scoring == "r2":
-        return float(net.score(X, y))
-    raise ValueError(f"scoring must be 'r2', 'accuracy' or a callable(estimator, X, y); got {scoring!r}.")
-
-
-def _fitted_lowrank(weights, *, rank, alpha, output_activation, noise_std) -> LowRankRNNRegressor:
-    """A fitted LowRankRNNRegressor (linear readout) holding the given sampled weights."""
-    n_units = weights.m.shape[0]
-    n_inputs = weights.input_weights.shape[0]
-    n_outputs = weights.readout_weights.shape[1]
-    est = LowRankRNNRegressor(rank, n_units=n_units, readout="linear", output_activation=output_activation,
-                              alpha=alpha, noise_std=noise_std, init="random")
-    module = LowRankRNN(n_units, n_inputs, n_outputs, rank, generator=torch.Generator().manual_seed(0),
-                        alpha=alpha, readout="linear", output_activation=output_activation)
-    with torch.no_grad():
-        module.m.copy_(weights.m)
-        module.n.copy_(weights.n)
-        module.input_weights.copy_(weights.input_weights)
-        module.initial_state.zero_()
-        module.readout_weights.copy_(weights.readout_weights)
-        module.readout_bias.copy_(weights.readout_bias)
-    canonicalize_(module)
-    est._adopt_module(module)
-    return est
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -178,7 +80,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         between populations).
     max_iter, batch_size, learning_rate_init, tol, n_iter_no_change
         As in :class:`LowRankRNNRegressor` (the same training loop).
-    early_stopping, validation_fraction, clip_grad_norm, device, verbose, warm_start
+    early_stopping, validation_fraction, clip_grad_norm, device, n_threads, verbose, warm_start
         As in :class:`LowRankRNNRegressor`.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the draws during training and the network used by :meth:`predict`; an int
@@ -268,6 +170,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         validation_fraction=0.1,
         clip_grad_norm=1.0,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -290,16 +193,15 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         self.validation_fraction = validation_fraction
         self.clip_grad_norm = clip_grad_norm
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
 
     # -- hooks -----------------------------------------------------------------------------------------------
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
-        _check_weights(self.weights, self.n_components)
-        if self.n_components > self.n_units:
-            raise ValueError(f"n_components={self.n_components} exceeds n_units={self.n_units}; every "
-                             "population needs units: raise n_units or lower n_components.")
+        # The proportions are checked where the module is built from them (_build_module), once.
+        check_population_count(self.n_components, self.n_units)
         if self.rank > self.n_units:
             raise ValueError(f"rank={self.rank} exceeds n_units={self.n_units}; choose rank <= n_units (J = m n^T / N "
                              "has rank at most N).")
@@ -315,7 +217,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         sample_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         module = MixtureLowRankRNN(
             n_units, X.shape[-1], y.shape[-1], self.rank, self.n_components,
-            weights=torch.from_numpy(_check_weights(self.weights, self.n_components)),
+            weights=torch.from_numpy(check_mixture_weights(self.weights, self.n_components)),
             covariance_type=self.covariance_type, init_scale=self.init_scale, generator=generator,
             sample_seed=sample_seed, alpha=self.alpha, output_activation=self.output_activation,
         )
@@ -374,7 +276,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
             loadings, labels = self.module_.sample_loadings(generator, n_units=int(n))
             weights = self.module_.split_loadings(loadings.cpu())
             weights.readout_bias = weights.readout_bias.cpu()
-        net = _fitted_lowrank(weights, rank=self.module_.rank, alpha=self.module_.alpha,
+        net = fitted_network(weights, rank=self.module_.rank, alpha=self.module_.alpha,
                               output_activation=self.module_.output_activation, noise_std=self.noise_std)
         return (net, labels.cpu().numpy()) if return_labels else net
 
@@ -440,9 +342,8 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         if mix.covariance_type == "diag" and np.any(covs * (1 - np.eye(d)) != 0):
             raise ValueError("covariance_type='diag' but covariances has off-diagonal entries; pass diagonal "
                              "matrices or covariance_type='full'.")
-        pi = _check_weights(mix.weights, P)
-        if P > mix.n_units:
-            raise ValueError(f"n_components={P} exceeds n_units={mix.n_units}; raise n_units.")
+        pi = check_mixture_weights(mix.weights, P)
+        check_population_count(P, mix.n_units)
         bias = np.zeros(n_outputs) if readout_bias is None else np.asarray(readout_bias, float).ravel()
         if bias.shape != (n_outputs,):
             raise ValueError(f"readout_bias must have shape ({n_outputs},); got {bias.shape}.")
@@ -451,7 +352,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
             covariance_type=mix.covariance_type, sample_seed=_seed_from(mix.random_state), alpha=mix.alpha,
             output_activation=mix.output_activation,
         )
-        module.set_distribution(torch.from_numpy(means), torch.from_numpy(_cholesky_safe(covs, 0.0)))
+        module.set_distribution(torch.from_numpy(means), torch.from_numpy(cholesky_safe(covs, 0.0)))
         with torch.no_grad():
             module.readout_bias.copy_(torch.from_numpy(bias))
         mix._adopt_module(module)
@@ -463,7 +364,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         """Fit a mixture of Gaussians to the per-unit loadings of a fitted low-rank network.
 
         scikit-learn's :class:`~sklearn.mixture.GaussianMixture` is fitted to the rows (m_i, n_i, I_i, w_i) of
-        the network's loadings (canonical m, n), keeping the means (the original code dropped them) and
+        the network's loadings (canonical m, n), keeping the means and
         factorising the covariances safely (``reg_covar`` on the diagonal, eigenvalues clipped should rounding
         make one negative: never NaN).
 
@@ -507,7 +408,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
             raise ValueError(f"covariance_type must be 'full' or 'diag'; got {covariance_type!r}.")
         if not isinstance(reg_covar, Real) or reg_covar < 0:
             raise ValueError(f"reg_covar must be a float >= 0; got {reg_covar!r}.")
-        V = _network_loadings(estimator)
+        V = network_loadings(estimator)
         if not isinstance(n_components, Integral) or not 1 <= n_components <= V.shape[0]:
             raise ValueError(f"n_components must be an integer in [1, {V.shape[0]}] (the number of units); "
                              f"got {n_components!r}.")
@@ -517,7 +418,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
                 f"The network's trained initial state (max |x0| = {x0:.3g}) is not part of the mixture: networks "
                 "drawn from it start from x0 = 0. If the task relies on x0, resampled networks will not perform "
                 "like the original; fit the network with a zero initial state.", UserWarning, stacklevel=2)
-        gmm = _fit_loadings_mixture(V, n_components, covariance_type, reg_covar, n_init, random_state)
+        gmm = fit_loadings_mixture(V, n_components, covariance_type, reg_covar, n_init, random_state)
         labels = gmm.predict(V)
         covs = gmm.covariances_
         if covariance_type == "diag":

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 import numpy as np
+import sklearn
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-__all__ = ["check_trials_X", "check_trials_y", "check_fit_data", "check_score_y"]
+__all__ = ["check_trials", "check_trials_X", "check_trials_X_y", "check_fit_data", "check_score_y"]
 
 #: Largest finite float32.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -20,6 +23,16 @@ _SHAPE_HELP = (
     "Pass an array of shape (n_trials, n_timesteps, n_features) (or a 2D array (n_trials, n_features), read as "
     "trials of a single time step)."
 )
+#: Plausible largest magnitudes (low, high) of X and y: the networks' states are O(1) (tanh units), and fits of
+#: data far outside these ranges degrade (X: inputs are matched by the input weights from a regression, so only
+#: very large inputs hurt; y: the states themselves; ``benchmarks/bench_scales.py`` measures this). Outside them,
+#: a warning says how to rescale.
+PLAUSIBLE_SCALE = {"X": (0.0, 1e3), "y": (0.1, 1e2)}
+#: With a tanh readout, more than this share of y outside (-1, 1), or any value beyond 1 + OUTSIDE_RANGE_MARGIN,
+#: is an error (data in other units, e.g. Hz); fewer, nearer values (noisy rates) a warning.
+OUTSIDE_RANGE_SHARE = 0.01
+OUTSIDE_RANGE_MARGIN = 0.5
+
 _RESCALE_HELP = ("rescale it first (divide it by a constant, or standardise it with "
                  "sklearn_lowrank.preprocessing.TrialStandardScaler)")
 
@@ -73,20 +86,19 @@ def _as_array(data, name: str):
     return data
 
 
-def _check_values(arr: np.ndarray, original, name: str, *, allow_nan: bool, max_magnitude: float | None) -> None:
+def _check_values(arr: np.ndarray, original, name: str, *, allow_nan: bool, max_magnitude: float | None) -> float:
     """Finite (NaN allowed if ``allow_nan``), within the float32 range and at most ``max_magnitude`` in size.
 
     ``arr`` is the float32 (or float64) conversion of ``original``: an inf in ``arr`` where ``original`` is finite
-    is an overflow of the conversion and is reported as such, not as an inf of the user's.
+    is an overflow of the conversion and is reported as such, not as an inf of the user's. Returns the largest
+    magnitude of the non-NaN entries (0 for an empty or all-NaN array), for the scale checks.
     """
-    if arr.size:
-        # Fast path (the usual case): two reductions, no full-size temporaries. NaN and inf show in them.
-        lo, hi = float(arr.min()), float(arr.max())
-        if np.isfinite(lo) and np.isfinite(hi):
-            _check_magnitude(max(-lo, hi), name, max_magnitude)
-            return
-    finite = np.isfinite(arr)
-    if not finite.all():
+    if not arr.size:
+        return 0.0
+    # Fast path (the usual case): two reductions, no full-size temporaries. NaN and inf show in them.
+    lo, hi = float(arr.min()), float(arr.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        finite = np.isfinite(arr)
         nan = np.isnan(arr)
         if not allow_nan and nan.any():
             hint = ("NaN marks missing observations in y only; impute the missing inputs or drop those trials"
@@ -102,11 +114,13 @@ def _check_values(arr: np.ndarray, original, name: str, *, allow_nan: bool, max_
             hint = "mark missing observations with NaN instead" if allow_nan else "impute or drop those trials"
             raise ValueError(f"{name} contains infinity (inf) in {int(inf.sum())} entries; {name} must be finite: "
                              f"{hint}.")
-        largest_of = np.nanmax
-    else:
-        largest_of = np.max
-    if max_magnitude is not None and arr.size and not np.isnan(arr).all():
-        _check_magnitude(float(largest_of(np.abs(arr))), name, max_magnitude)
+        # Only NaN is left: fmin/fmax skip it without a full-size copy.
+        lo, hi = float(np.fmin.reduce(arr, axis=None)), float(np.fmax.reduce(arr, axis=None))
+        if np.isnan(lo):
+            return 0.0
+    largest = max(-lo, hi)
+    _check_magnitude(largest, name, max_magnitude)
+    return largest
 
 
 def _check_magnitude(largest: float, name: str, max_magnitude: float | None) -> None:
@@ -121,37 +135,110 @@ def _check_magnitude(largest: float, name: str, max_magnitude: float | None) -> 
             )
 
 
-def _to_float32(data, name: str, *, allow_nan: bool, validate=None, **kwargs) -> np.ndarray:
-    """Convert with scikit-learn's checks, then check the values with our messages; writable and C-contiguous."""
-    with np.errstate(over="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an overflowing cast is reported by _check_values
-        if validate is not None:
-            arr = validate(data, dtype=np.float32, ensure_all_finite=False, **kwargs)
-        else:
-            arr = check_array(data, allow_nd=True, dtype=np.float32, ensure_all_finite=False, input_name=name,
-                              **kwargs)
-    _check_values(arr, data, name, allow_nan=allow_nan, max_magnitude=MAX_MAGNITUDE)
-    if not (arr.flags.writeable and arr.flags.c_contiguous):
-        arr = np.array(arr, order="C")  # torch.from_numpy must not share a read-only (pandas copy-on-write) buffer
-    return arr
-
-
 def _shape(data) -> tuple:
     shape = getattr(data, "shape", None)
     return tuple(shape) if shape is not None else np.asarray(data).shape
 
 
-def _ndim(data) -> int:
-    return len(_shape(data))
+# ---------------------------------------------------------------------------------------------------------------
+# The trial validator
+# ---------------------------------------------------------------------------------------------------------------
 
 
-def _check_trials(shape, name: str) -> None:
-    if len(shape) and shape[0] == 0:
-        raise ValueError(f"{name} has 0 trials (shape {tuple(shape)}); pass at least one trial.")
+def check_trials(data, *, name: str = "X", dtype=np.float32, allow_nan: bool = False,
+                 max_magnitude: float | None = MAX_MAGNITUDE, min_features: int = 0, allow_2d: bool = True,
+                 estimator=None, reset: bool = True) -> tuple[np.ndarray, int]:
+    """Validate one trial tensor: the single door of the estimators, the transformers, meanfield and the CLI.
+
+    Parameters
+    ----------
+    data : array-like of shape (n_trials, n_timesteps, n_features) or (n_trials, n_features)
+        A 2D array (or DataFrame) is read as trials of one time step; a list of equally shaped trials is stacked.
+    name : str, default="X"
+        The argument's name, used in every message.
+    dtype : numpy dtype, default=np.float32
+    allow_nan : bool, default=False
+        NaN marks missing observations (activity); an error otherwise (inputs).
+    max_magnitude : float or None, default=MAX_MAGNITUDE
+        Larger values are an error (float32 overflow in the networks' squares).
+    min_features : int, default=0
+    allow_2d : bool, default=True
+        False: only 3D arrays are accepted (e.g. files read by the command line).
+    estimator : estimator or None, default=None
+        If given, ``n_features_in_`` (and ``feature_names_in_`` for a DataFrame) is set (``reset``) or checked.
+    reset : bool, default=True
+
+    Returns
+    -------
+    trials : ndarray of shape (n_trials, n_timesteps, n_features)
+        Of ``dtype``, C-contiguous and writable.
+    ndim : int
+        2 or 3, as passed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank._validation import check_trials
+    >>> trials, ndim = check_trials(np.zeros((4, 10, 2), dtype=np.float64))
+    >>> trials.shape, trials.dtype, ndim
+    ((4, 10, 2), dtype('float32'), 3)
+    >>> check_trials(np.zeros((4, 2)))[0].shape
+    (4, 1, 2)
+    """
+    data = _as_array(data, name)
+    if hasattr(data, "iloc") and hasattr(data, "to_numpy") and estimator is None:
+        data = data.to_numpy()
+    shape = _shape(data)
+    ndim = len(shape)
+    if ndim in (2, 3) and shape[0] == 0:
+        raise ValueError(f"{name} has 0 trials (shape {shape}); pass at least one trial.")
+    if ndim == 2 and allow_2d:
+        kwargs = {"dtype": dtype, "ensure_all_finite": False, "ensure_min_features": max(min_features, 1)}
+        if estimator is not None:
+            arr = _convert(data, name, lambda d, **kw: validate_data(estimator, d, reset=reset, **kw), **kwargs)
+        else:
+            arr = _convert(data, name, None, **kwargs)
+        _check_values(arr, data, name, allow_nan=allow_nan, max_magnitude=max_magnitude)
+        return _writable(arr)[:, None, :], 2
+    if ndim != 3:
+        expected = "a 2D or 3D array" if allow_2d else "a 3D array"
+        raise ValueError(f"{name} must be {expected}, got a {ndim}D array (shape {shape}). Reshape your data: "
+                         f"{_SHAPE_HELP if allow_2d else _SHAPE_HELP.split(' (or')[0] + '.'}")
+    arr = _convert(data, name, None, dtype=dtype, ensure_all_finite=False, ensure_min_features=0)
+    _check_values(arr, data, name, allow_nan=allow_nan, max_magnitude=max_magnitude)
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 time steps (shape {arr.shape}); pass at least one time step per trial.")
+    if arr.shape[2] < min_features:
+        raise ValueError(f"{name} has {arr.shape[2]} features (shape {arr.shape}); a minimum of {min_features} is "
+                         "required.")
+    if estimator is not None:
+        if reset:
+            estimator.n_features_in_ = arr.shape[2]
+            if hasattr(estimator, "feature_names_in_"):
+                del estimator.feature_names_in_
+        elif arr.shape[2] != estimator.n_features_in_:
+            raise ValueError(f"{name} has {arr.shape[2]} features, but {type(estimator).__name__} is expecting "
+                             f"{estimator.n_features_in_} features as input. Pass the same features (the input "
+                             "channels of an estimator) as at fit.")
+    return _writable(arr), 3
+
+
+def _convert(data, name: str, validate, **kwargs) -> np.ndarray:
+    """scikit-learn's conversion (or ``validate_data``), with overflowing casts left to :func:`_check_values`."""
+    with np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if validate is not None:
+            return validate(data, **kwargs)
+        return check_array(data, allow_nd=True, input_name=name, **kwargs)
+
+
+def _writable(arr: np.ndarray) -> np.ndarray:
+    # torch.from_numpy must not share a read-only (pandas copy-on-write) buffer.
+    return arr if arr.flags.writeable and arr.flags.c_contiguous else np.array(arr, order="C")
 
 
 def check_trials_X(estimator, X, *, reset: bool) -> tuple[np.ndarray, int]:
-    """Validate the inputs X and set/check ``n_features_in_``.
+    """Validate the inputs X of an estimator and set/check ``n_features_in_``.
 
     Integer, boolean, float16 and float64 inputs are converted to float32; NaN, inf, values beyond the float32
     range and values whose squares overflow float32 are errors.
@@ -162,37 +249,23 @@ def check_trials_X(estimator, X, *, reset: bool) -> tuple[np.ndarray, int]:
     ndim : int
         The dimensionality the caller used (2 or 3), to shape the predictions alike.
     """
-    X = _as_array(X, "X")
-    ndim = _ndim(X)
-    if ndim in (2, 3):
-        _check_trials(_shape(X), "X")
-    if ndim == 2:
-        X = _to_float32(X, "X", allow_nan=False,
-                        validate=lambda data, **kw: validate_data(estimator, data, reset=reset, **kw))
-        return X[:, None, :], 2
-    if ndim != 3:
-        raise ValueError(f"X must be a 2D or 3D array, got a {ndim}D array. Reshape your data: {_SHAPE_HELP}")
-    X = _to_float32(X, "X", allow_nan=False, ensure_min_features=0)
-    if X.shape[1] == 0:
-        raise ValueError(f"X has 0 time steps (shape {X.shape}); pass at least one time step per trial.")
-    if reset:
-        estimator.n_features_in_ = X.shape[-1]
-        if hasattr(estimator, "feature_names_in_"):
-            del estimator.feature_names_in_
-    elif X.shape[-1] != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {X.shape[-1]} features, but {type(estimator).__name__} is expecting "
-            f"{estimator.n_features_in_} features as input (n_inputs at fit time). Pass the same input channels."
-        )
-    return X, 3
+    return check_trials(X, name="X", estimator=estimator, reset=reset)
 
 
-def _y_array(y, X_shape: tuple, x_ndim: int) -> tuple[np.ndarray, int]:
-    """y as float32 (n_trials, n_timesteps, n_outputs) matching X's trials and steps; NaN kept, inf an error."""
+# ---------------------------------------------------------------------------------------------------------------
+# Activity y
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _y_array(y, X_shape: tuple, x_ndim: int) -> tuple[np.ndarray, int, float]:
+    """y as float32 (n_trials, n_timesteps, n_outputs) matching X's trials and steps; NaN kept, inf an error.
+
+    Also returns the ndim passed and the largest magnitude of the observed entries.
+    """
     y = _as_array(y, "y")
     if hasattr(y, "iloc"):
         y = y.to_numpy()
-    ndim = _ndim(y)
+    ndim = len(_shape(y))
     if x_ndim == 2 and ndim not in (1, 2):
         raise ValueError(f"With 2D X, y must be 1D or 2D (n_trials[, n_outputs]); got shape {_shape(y)}.")
     if x_ndim == 3 and ndim != 3:
@@ -203,39 +276,18 @@ def _y_array(y, X_shape: tuple, x_ndim: int) -> tuple[np.ndarray, int]:
     if _shape(y)[0] != X_shape[0]:
         raise ValueError(f"X and y have different numbers of trials: {X_shape[0]} and {_shape(y)[0]}; pass "
                          "the activity of the same trials as X.")
-    y = _to_float32(y, "y", allow_nan=True, ensure_2d=False, ensure_min_samples=0, ensure_min_features=0)
-    if ndim == 1:
-        y = y[:, None, None]
-    elif ndim == 2:
-        y = y[:, None, :]
+    y32 = _convert(y, "y", None, dtype=np.float32, ensure_all_finite=False, ensure_2d=False, ensure_min_samples=0,
+                   ensure_min_features=0)
+    largest = _check_values(y32, y, "y", allow_nan=True, max_magnitude=MAX_MAGNITUDE)
+    y = _writable(y32)
+    if ndim < 3:
+        y = y.reshape(y.shape[0], 1, -1)  # one-step trials; a 1D y is one output
     if y.shape[1] != X_shape[1]:
         raise ValueError(f"X and y have different numbers of time steps: {X_shape[1]} and {y.shape[1]}; pass "
                          "y with one row per time step of X.")
     if y.shape[-1] == 0:
         raise ValueError("y has 0 features; pass at least one recorded neuron or output.")
-    return y, ndim
-
-
-def check_trials_y(y, X_shape: tuple, x_ndim: int) -> tuple[np.ndarray, int]:
-    """Validate the activity/targets y against X for fitting; NaN marks missing observations.
-
-    Returns
-    -------
-    y : ndarray of shape (n_trials, n_timesteps, n_outputs), float32
-    ndim : int
-        1, 2 or 3 as passed.
-    """
-    y, ndim = _y_array(y, X_shape, x_ndim)
-    observed = ~np.isnan(y)
-    if not observed.any():
-        raise ValueError("y is NaN everywhere: there is nothing to fit; pass trials with observed activity.")
-    empty = np.flatnonzero(~observed.any(axis=(0, 1)))
-    if empty.size:
-        raise ValueError(
-            f"Feature(s) {empty.tolist()} of y are NaN in every trial and time step; drop them from y (or model "
-            "them as hidden units with n_units > n_features)."
-        )
-    return y, ndim
+    return y, ndim, largest
 
 
 def check_score_y(y, X_shape: tuple, x_ndim: int) -> np.ndarray:
@@ -245,18 +297,149 @@ def check_score_y(y, X_shape: tuple, x_ndim: int) -> np.ndarray:
 
     Returns
     -------
-    y : ndarray of the shape given (1D, 2D or 3D), float32
+    y : ndarray of shape (n_trials, n_timesteps, n_outputs), float32
+        1D and 2D y (with 2D X) get the axes of one-step trials and one output, as the predictions have them.
     """
-    y3, ndim = _y_array(y, X_shape, x_ndim)
-    if np.isnan(y3).all():
+    y, _, _ = _y_array(y, X_shape, x_ndim)
+    if np.isnan(y).all():
         raise ValueError("y is NaN everywhere: there is nothing to score; pass trials with observed activity.")
-    return y3.reshape(y3.shape[0], -1)[:, 0] if ndim == 1 else (y3[:, 0] if ndim == 2 else y3)
+    return y
 
 
-def check_fit_data(estimator, X, y):
-    """Validate (X, y) for fit; returns X, y, the NaN mask (None when complete) and the ndims used."""
-    X, x_ndim = check_trials_X(estimator, X, reset=True)
-    y, y_ndim = check_trials_y(y, X.shape, x_ndim)
+# ---------------------------------------------------------------------------------------------------------------
+# Plausibility: warnings that say how to fix the data
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _caller_stacklevel() -> int:
+    """``stacklevel`` pointing a warning at the first frame outside this package and scikit-learn.
+
+    Called from the function that warns: the warning then names the user's line (a fit, a cross-validation call),
+    not a line of the validator, however deep the call path (decorators, meta-estimators).
+    """
+    inside = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(sklearn.__file__)))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_scale(largest: float, name: str) -> None:
+    """Values far from the O(1) range of the networks' states: the fit degrades quietly, so say how to rescale."""
+    low, high = PLAUSIBLE_SCALE[name]
+    if largest > high:
+        where = f"far above the O(1) range of the networks' states (above {high:g})"
+    elif 0 < largest < low:
+        where = f"far below the O(1) range of the networks' states (below {low:g})"
+    else:
+        return
+    how = ("TrialStandardScaler as the transformer of a sklearn.compose.TransformedTargetRegressor" if name == "y"
+           else "TrialStandardScaler in a pipeline before the estimator")
+    warnings.warn(
+        f"{name} has values up to {largest:.3g} in magnitude, {where}: fits of data on this scale are poor. "
+        f"Rescale {name}: divide it by a constant, or z-score it with sklearn_lowrank.preprocessing.{how}.",
+        UserWarning, stacklevel=_caller_stacklevel())
+
+
+def _check_output_range(y: np.ndarray, output_range: tuple[float, float]) -> None:
+    """y against the range a bounded readout can reach (tanh: (-1, 1)); far outside is an error."""
+    lo, hi = output_range
+    with np.errstate(invalid="ignore"):
+        outside = (y < lo) | (y > hi)  # NaN compares False
+    n_out = int(outside.sum())
+    if not n_out:
+        return
+    n_obs = int((~np.isnan(y)).sum())
+    values = y[outside]
+    worst = float(values[np.argmax(np.abs(values))])
+    width = hi - lo
+    message = (f"{n_out} of the {n_obs} observed entries of y ({100 * n_out / n_obs:.3g}%) lie outside "
+               f"[{lo:g}, {hi:g}], the range of output_activation='tanh' (largest |y|: {abs(worst):.3g})")
+    fix = ("Scale y into (-1, 1) first (e.g. divide rates by a value above their maximum) or use "
+           "output_activation='identity' (e.g. for z-scored activity).")
+    if n_out > OUTSIDE_RANGE_SHARE * n_obs or abs(worst) > hi + OUTSIDE_RANGE_MARGIN * width / 2:
+        raise ValueError(f"{message}: the network cannot fit them. {fix}")
+    warnings.warn(f"{message}; they are fitted as saturated rates. {fix}", UserWarning,
+                  stacklevel=_caller_stacklevel())
+
+
+def _warn_unobserved(empty: np.ndarray) -> None:
+    warnings.warn(
+        f"Feature(s) {empty.tolist()} of y have no observation in these trials (NaN in every trial and time step), "
+        "as in a cross-validation fold without the conditions where a neuron was recorded: their units are fitted "
+        "without targets (as hidden units) and their predictions rest on the other neurons. Drop them from y if "
+        "they are never recorded.", UserWarning, stacklevel=_caller_stacklevel())
+
+
+def _warn_ambiguous_2d(X_shape: tuple, y_shape: tuple) -> None:
+    warnings.warn(
+        f"X and y are 2D, {X_shape} and {y_shape}: read as {X_shape[0]} trials of one time step each, with no "
+        f"recurrence over time. If they are one trial of {X_shape[0]} time steps, pass X[None] and y[None] "
+        f"(shapes (1, {X_shape[0]}, {X_shape[1]}) and (1, {y_shape[0]}, {y_shape[1]})); for one-step trials, "
+        "pass X[:, None] and y[:, None] (or a DataFrame X, or a 1D y) to silence this warning.",
+        UserWarning, stacklevel=_caller_stacklevel())
+
+
+def check_trials_X_y(X, y, *, estimator=None, output_range: tuple[float, float] | None = None,
+                     allow_2d: bool = True):
+    """Validate a recording (X, y): shapes, dtypes, values, and the plausibility of the data.
+
+    The door of ``fit``, also meant for data read from files (the command line): errors are ``ValueError`` or
+    ``TypeError`` with messages naming X or y and what to change; implausible data gets a ``UserWarning`` that
+    says the fix: 2D X and 2D y (one trial passed as (time, channels) would be read as one-step trials), values
+    far from the networks' O(1) scale, a feature of y never observed in these trials (fitted as a hidden unit).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        Inputs; NaN and inf are errors. ``n_inputs`` may be 0.
+    y : array-like of shape (n_trials, n_timesteps, n_outputs)
+        Activity or targets; NaN marks a missing observation. With 2D X, (n_trials,) or (n_trials, n_outputs).
+    estimator : estimator or None, default=None
+        Gets ``n_features_in_`` (and ``feature_names_in_`` for a DataFrame X).
+    output_range : (float, float) or None, default=None
+        Range the readout can reach ((-1, 1) for tanh rates): y far outside it is an error, slightly outside a
+        warning.
+    allow_2d : bool, default=True
+        False: X and y must be 3D.
+
+    Returns
+    -------
+    X : ndarray of shape (n_trials, n_timesteps, n_inputs), float32
+    y : ndarray of shape (n_trials, n_timesteps, n_outputs), float32, NaN where missing
+    x_ndim, y_ndim : int
+        The dimensionalities passed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank._validation import check_trials_X_y
+    >>> X, y, x_ndim, y_ndim = check_trials_X_y(np.zeros((4, 10, 2)), np.ones((4, 10, 3)))
+    >>> X.shape, y.shape, X.dtype
+    ((4, 10, 2), (4, 10, 3), dtype('float32'))
+    """
+    X_in = X
+    X, x_ndim = check_trials(X, name="X", estimator=estimator, reset=True, allow_2d=allow_2d)
+    y, y_ndim, y_largest = _y_array(y, X.shape, x_ndim)
+    if x_ndim == 2 and y_ndim == 2 and not hasattr(X_in, "iloc"):
+        _warn_ambiguous_2d((X.shape[0], X.shape[-1]), (y.shape[0], y.shape[-1]))
+    observed = ~np.isnan(y)
+    if not observed.any():
+        raise ValueError("y is NaN everywhere: there is nothing to fit; pass trials with observed activity.")
+    empty = np.flatnonzero(~observed.any(axis=(0, 1)))
+    if empty.size:
+        _warn_unobserved(empty)
+    if output_range is not None:
+        _check_output_range(y, output_range)
+    x_largest = max(-float(X.min()), float(X.max())) if X.size else 0.0
+    _warn_scale(x_largest, "X")
+    _warn_scale(y_largest, "y")
+    return X, y, x_ndim, y_ndim
+
+
+def check_fit_data(estimator, X, y, *, output_range=None):
+    """Validate (X, y) for fit; returns X, y (zero where missing), the NaN mask (None when complete), the ndims."""
+    X, y, x_ndim, y_ndim = check_trials_X_y(X, y, estimator=estimator, output_range=output_range)
     mask = ~np.isnan(y)
     if mask.all():
         mask = None

@@ -47,8 +47,9 @@ from scipy.special import ndtr
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _seed_from
 from ._core.network import simulate
+from ._utils import _seed_from
+from ._validation import check_trials_X
 
 __all__ = ["effective_couplings", "mean_field_trajectories", "mean_field_flow", "simulate_latents"]
 
@@ -359,6 +360,7 @@ def simulate_latents(mixture, X, *, n_units=None, random_state=None):
     mixture : GaussianMixtureRNN
         Fitted.
     X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        Checked as by the mixture's ``predict``.
     n_units : int, optional
         Size of the sampled network; the mixture's ``n_units_`` by default.
     random_state : int, RandomState instance or None, default=None
@@ -386,9 +388,7 @@ def simulate_latents(mixture, X, *, n_units=None, random_state=None):
     n = mixture.n_units_ if n_units is None else n_units
     if not isinstance(n, int | np.integer) or n < module.n_components:
         raise ValueError(f"n_units must be an integer >= n_components={module.n_components}; got {n!r}.")
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 3 or X.shape[-1] != module.n_inputs:
-        raise ValueError(f"X must have shape (n_trials, n_timesteps, {module.n_inputs}); got {X.shape}.")
+    X, _ = check_trials_X(mixture, X, reset=False)
     generator = torch.Generator(device=module.means.device).manual_seed(_seed_from(random_state))
     with torch.no_grad():
         loadings, _ = module.sample_loadings(generator, n_units=int(n))

@@ -1,7 +1,8 @@
-"""Scores for trial tensors (NaN-aware R^2) and connectivity recovery.
+"""Scores: NaN-aware R^2 and decision accuracy of trial tensors, and connectivity-recovery scores.
 
-All functions take arrays of shape (n_trials, n_timesteps, n_features); NaN in ``y_true`` marks a missing
-observation and is left out.
+The scores of activity take arrays of shape (n_trials, n_timesteps, n_features); NaN in ``y_true`` marks a
+missing observation and is left out. The recovery scores (:func:`connectivity_cosine`, :func:`subspace_angles`)
+compare two connectivity matrices or subspaces.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ __all__ = [
     "r2_per_feature",
     "median_r2",
     "connectivity_cosine",
-    "effective_connectivity",
     "subspace_angles",
 ]
 
@@ -151,37 +151,6 @@ def connectivity_cosine(J_a, J_b) -> float:
         raise ValueError(f"J_a and J_b must have the same shape; got {np.shape(J_a)} and {np.shape(J_b)}.")
     denom = np.linalg.norm(a) * np.linalg.norm(b)
     return float(a @ b / denom) if denom > 0 else 0.0
-
-
-def effective_connectivity(m, n, input_weights=None) -> np.ndarray:
-    """The part of J = m n^T / N that the dynamics can reveal: n projected on span(m, input weights).
-
-    Activity of a low-rank network lives in the span of the columns of m and of the input weights, so only the
-    projection of n onto that span affects the dynamics (Valente et al. 2022). ``J_eff = m (P n)^T / N``.
-
-    Parameters
-    ----------
-    m, n : array-like of shape (n_units, rank)
-    input_weights : array-like of shape (n_inputs, n_units), optional
-
-    Returns
-    -------
-    J_eff : ndarray of shape (n_units, n_units)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_lowrank.metrics import effective_connectivity
-    >>> m = np.array([[1.0], [0.0], [0.0]]); n = np.array([[1.0], [1.0], [0.0]])
-    >>> effective_connectivity(m, n)[0]
-    array([0.33333333, 0.        , 0.        ])
-    """
-    m = np.asarray(m, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    basis = m if input_weights is None else np.concatenate([m, np.asarray(input_weights, np.float64).T], axis=1)
-    q, _ = np.linalg.qr(basis)
-    n_proj = q @ (q.T @ n)
-    return m @ n_proj.T / m.shape[0]
 
 
 def subspace_angles(A, B) -> np.ndarray:
@@ -332,3 +301,18 @@ def psychometric_matrix(y_true, y_pred, conditions, *, first="coherence_1", seco
     with np.errstate(invalid="ignore"):
         matrix = np.where(counts > 0, positive / np.maximum(counts, 1), np.nan)
     return matrix, levels_1, levels_2, contexts
+
+
+def __getattr__(name):
+    # effective_connectivity moved to sklearn_lowrank.inspection (a model quantity, not a score); the old import
+    # keeps working for one release.
+    if name == "effective_connectivity":
+        import warnings
+
+        from .inspection import effective_connectivity
+
+        warnings.warn("sklearn_lowrank.metrics.effective_connectivity moved to "
+                      "sklearn_lowrank.inspection.effective_connectivity; the old import will be removed in the "
+                      "next release.", DeprecationWarning, stacklevel=2)
+        return effective_connectivity
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ import sklearn_lowrank._core as core
 from sklearn_lowrank._core import FullRankRNN, LowRankRNN, TrainingConfig, masked_mse, train
 from sklearn_lowrank._core.init import regression_init
 from sklearn_lowrank.datasets import make_low_rank_teacher, simulate_rnn
-from sklearn_lowrank.metrics import effective_connectivity
+from sklearn_lowrank.inspection import effective_connectivity
 
 
 def test_core_imports_no_sklearn():

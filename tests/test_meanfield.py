@@ -177,7 +177,7 @@ def test_simulate_latents_decomposes_states_exactly():
 
 
 def _seed(random_state):
-    from sklearn_lowrank._base import _seed_from
+    from sklearn_lowrank._utils import _seed_from
 
     return _seed_from(random_state)
 

@@ -1,4 +1,4 @@
-"""Trial-tensor transformers: scikit-learn checks, round trips, NaN handling, Pipeline, GridSearchCV and
+"""Trial-tensor transformers: round trips, NaN handling, Pipeline, GridSearchCV and
 TransformedTargetRegressor with LowRankRNNRegressor."""
 
 import warnings
@@ -10,7 +10,6 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank.datasets import make_low_rank_teacher
@@ -26,14 +25,7 @@ from sklearn_lowrank.preprocessing import (
 TRANSFORMERS = [TrialStandardScaler(), GaussianSmoother(), TimeBinner(), ConditionMeanRemover(),
                 PCADenoiser(n_components=1)]
 
-# Every scikit-learn check passes on the 2D inputs the checks use (one time step per trial), so the table is
-# empty; an entry would read {check_name: reason}. The 3D behaviour is tested below.
-EXPECTED_FAILED_CHECKS: dict = {}
-
-
-@parametrize_with_checks(TRANSFORMERS, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
-def test_sklearn_compatible_transformer(estimator, check):
-    check(estimator)
+# scikit-learn's estimator checks run from tests/test_common.py.
 
 
 @pytest.fixture
@@ -70,7 +62,7 @@ def test_errors_name_the_problem(transformer, trials):
     est = clone(transformer).fit(trials)
     with pytest.raises(ValueError, match="features"):
         est.transform(trials[..., :3])
-    with pytest.raises(ValueError, match="2D array .* or a 3D array"):
+    with pytest.raises(ValueError, match="must be a 2D or 3D array"):
         est.transform(trials[0, 0])
     bad = trials.copy()
     bad[0, 0, 0] = np.inf

@@ -23,38 +23,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
 
 import sklearn_lowrank
-from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor
 from sklearn_lowrank._base import BaseRNNEstimator
-from sklearn_lowrank.preprocessing import (
-    ConditionMeanRemover,
-    GaussianSmoother,
-    PCADenoiser,
-    TimeBinner,
-    TrialStandardScaler,
-)
 
-N_TRIALS, N_STEPS, N_INPUTS, N_FEATURES = 10, 8, 2, 20
-BATCH = 5  # two batches per epoch
-
-ESTIMATORS = {
-    "LowRankRNNRegressor": LowRankRNNRegressor(1, n_units=20, max_iter=4, batch_size=BATCH, random_state=0),
-    "GaussianMixtureRNN": GaussianMixtureRNN(2, n_units=20, max_iter=4, batch_size=BATCH, random_state=0),
-}
-TRANSFORMERS = [TrialStandardScaler(), GaussianSmoother(sigma=1.0), TimeBinner(bin_size=3), ConditionMeanRemover(),
-                PCADenoiser(n_components=2)]
-
-
-def _data(n_trials=N_TRIALS, n_steps=N_STEPS):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n_trials, n_steps, N_INPUTS)).astype(np.float32)
-    y = (0.5 * np.tanh(np.cumsum(X[..., :1], axis=1) / 3 + rng.normal(size=(n_trials, n_steps, N_FEATURES))))
-    return X, y.astype(np.float32)
-
-
-def _quiet(call):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return call()
+N_TRIALS, BATCH = 10, 5  # the shared data set and estimators of conftest.py: two batches per epoch
 
 
 def _params(est):
@@ -67,12 +38,6 @@ def _assert_all_finite(est):
     fitted = ["m_", "n_", "input_weights_", "initial_state_"] if hasattr(est, "m_") else ["means_", "covariances_"]
     for attr in fitted:
         assert np.isfinite(getattr(est, attr)).all(), attr
-
-
-@pytest.fixture(scope="module")
-def fitted():
-    X, y = _data()
-    return {name: _quiet(lambda est=est: clone(est).fit(X, y)) for name, est in ESTIMATORS.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -124,10 +89,9 @@ def _remove_injection(est, monkeypatch):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_huge_learning_rate_stops_restores_finite_parameters_and_warns(name):
-    X, y = _data()
-    est = clone(ESTIMATORS[name]).set_params(learning_rate_init=1e20, max_iter=20)
+def test_huge_learning_rate_stops_restores_finite_parameters_and_warns(estimator, make_trials):
+    X, y = make_trials()
+    est = clone(estimator).set_params(learning_rate_init=1e20, max_iter=20)
     with pytest.warns(ConvergenceWarning, match=r"the loss became NaN/inf; training stopped and the best finite "
                                                 r"parameters were restored\. Lower learning_rate_init"):
         est.fit(X, y)
@@ -138,14 +102,14 @@ def test_huge_learning_rate_stops_restores_finite_parameters_and_warns(name):
     assert all(np.isfinite(est.loss_curve_))
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
 @pytest.mark.parametrize("fault", ["nan_loss", "nan_grad"])
 @pytest.mark.parametrize("epoch_done, at_batch", [(2, 1), (2, 2)])
-def test_divergence_restores_the_last_finite_best(name, fault, epoch_done, at_batch, monkeypatch):
+def test_divergence_restores_the_last_finite_best(fault, epoch_done, at_batch, monkeypatch, estimator, make_trials,
+                                                  quiet):
     """A fault in epoch ``epoch_done + 1`` gives exactly the fit that ran ``epoch_done`` epochs."""
-    X, y = _data()
-    reference = _quiet(lambda: clone(ESTIMATORS[name]).set_params(max_iter=epoch_done).fit(X, y))
-    est = clone(ESTIMATORS[name])
+    X, y = make_trials()
+    reference = quiet(lambda: clone(estimator).set_params(max_iter=epoch_done).fit(X, y))
+    est = clone(estimator)
     _inject(monkeypatch, est, fault, at_call=epoch_done * (N_TRIALS // BATCH) + at_batch)
     with pytest.warns(ConvergenceWarning, match="the loss became NaN/inf"):
         est.fit(X, y)
@@ -158,11 +122,10 @@ def test_divergence_restores_the_last_finite_best(name, fault, epoch_done, at_ba
     np.testing.assert_array_equal(est.predict(X), reference.predict(X))
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_warm_start_after_divergence_follows_the_advice_of_the_warning(name):
+def test_warm_start_after_divergence_follows_the_advice_of_the_warning(estimator, make_trials):
     """"Lower learning_rate_init": a warm start then trains from the restored parameters at the new rate."""
-    X, y = _data()
-    est = clone(ESTIMATORS[name]).set_params(learning_rate_init=1e20, warm_start=True)
+    X, y = make_trials()
+    est = clone(estimator).set_params(learning_rate_init=1e20, warm_start=True)
     with pytest.warns(ConvergenceWarning, match="the loss became NaN/inf"):
         est.fit(X, y)
     restored = _params(est)
@@ -182,12 +145,11 @@ def test_warm_start_after_divergence_follows_the_advice_of_the_warning(name):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
 @pytest.mark.parametrize("at_batch", [1, 2])
-def test_keyboard_interrupt_keeps_the_best_parameters_so_far(name, at_batch, monkeypatch):
-    X, y = _data()
-    reference = _quiet(lambda: clone(ESTIMATORS[name]).set_params(max_iter=2).fit(X, y))
-    est = clone(ESTIMATORS[name])
+def test_keyboard_interrupt_keeps_the_best_parameters_so_far(at_batch, monkeypatch, estimator, make_trials, quiet):
+    X, y = make_trials()
+    reference = quiet(lambda: clone(estimator).set_params(max_iter=2).fit(X, y))
+    est = clone(estimator)
     calls = _inject(monkeypatch, est, "interrupt", at_call=2 * (N_TRIALS // BATCH) + at_batch)
     with pytest.warns(UserWarning, match=r"training interrupted \(KeyboardInterrupt\); the best parameters so far "
                                          r"were kept"):
@@ -200,13 +162,12 @@ def test_keyboard_interrupt_keeps_the_best_parameters_so_far(name, at_batch, mon
     assert np.isfinite(est.score(X, y))
     _remove_injection(est, monkeypatch)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).predict(X), reference.predict(X))
-    _quiet(lambda: est.set_params(max_iter=1).fit(X, y))
+    quiet(lambda: est.set_params(max_iter=1).fit(X, y))
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_keyboard_interrupt_in_the_first_batch_leaves_the_initial_network(name, monkeypatch):
-    X, y = _data()
-    est = clone(ESTIMATORS[name])
+def test_keyboard_interrupt_in_the_first_batch_leaves_the_initial_network(monkeypatch, estimator, make_trials):
+    X, y = make_trials()
+    est = clone(estimator)
     _inject(monkeypatch, est, "interrupt", at_call=1)
     with pytest.warns(UserWarning, match="training interrupted"):
         est.fit(X, y)
@@ -220,11 +181,10 @@ def test_keyboard_interrupt_in_the_first_batch_leaves_the_initial_network(name, 
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
 @pytest.mark.parametrize("how", ["pickle", "joblib"])
-def test_estimator_round_trip_gives_identical_predictions(name, how, fitted, tmp_path):
-    X, y = _data()
-    est = fitted[name]
+def test_estimator_round_trip_gives_identical_predictions(how, fitted, tmp_path, make_trials):
+    X, y = make_trials()
+    est = fitted
     if how == "pickle":
         restored = pickle.loads(pickle.dumps(est))
     else:
@@ -235,10 +195,9 @@ def test_estimator_round_trip_gives_identical_predictions(name, how, fitted, tmp
     assert restored.get_params() == est.get_params()
 
 
-@pytest.mark.parametrize("transformer", TRANSFORMERS, ids=lambda t: type(t).__name__)
 @pytest.mark.parametrize("how", ["pickle", "joblib"])
-def test_transformer_round_trip_gives_identical_output(transformer, how, tmp_path):
-    X, _ = _data()
+def test_transformer_round_trip_gives_identical_output(transformer, how, tmp_path, make_trials):
+    X, _ = make_trials()
     t = clone(transformer).fit(X)
     if how == "pickle":
         restored = pickle.loads(pickle.dumps(t))
@@ -249,9 +208,8 @@ def test_transformer_round_trip_gives_identical_output(transformer, how, tmp_pat
     np.testing.assert_array_equal(restored.inverse_transform(t.transform(X)), t.inverse_transform(t.transform(X)))
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_pickled_state_holds_cpu_tensors_and_versions(name, fitted):
-    est = fitted[name]
+def test_pickled_state_holds_cpu_tensors_and_versions(fitted):
+    est = fitted
     state = est.__getstate__()
     assert "_optimizer" not in state  # optimiser moments would pin the device
     tensors = list(state["module_"].parameters()) + list(state["module_"].buffers())
@@ -262,8 +220,7 @@ def test_pickled_state_holds_cpu_tensors_and_versions(name, fitted):
     assert next(est.module_.parameters()).device.type == "cpu" and hasattr(est, "_optimizer")
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_pickling_leaves_the_live_estimator_untouched(name, monkeypatch):
+def test_pickling_leaves_the_live_estimator_untouched(monkeypatch, estimator, make_trials, quiet):
     """Simulated GPU model: _cpu_copy returns a new module (as for a module on a GPU); the live one is kept."""
     import copy
 
@@ -276,8 +233,8 @@ def test_pickling_leaves_the_live_estimator_untouched(name, monkeypatch):
         return copies[-1]
 
     monkeypatch.setattr(base, "_cpu_copy", cpu_copy_as_for_a_gpu_module)
-    X, y = _data()
-    est = _quiet(lambda: clone(ESTIMATORS[name]).fit(X, y))
+    X, y = make_trials()
+    est = quiet(lambda: clone(estimator).fit(X, y))
     module, optimizer = est.module_, est._optimizer
     state = est.__getstate__()
     assert state["module_"] is copies[0] and "_optimizer" not in state and "_versions" in state
@@ -287,10 +244,9 @@ def test_pickling_leaves_the_live_estimator_untouched(name, monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_gpu_fitted_model_pickles_to_cpu(name):
-    X, y = _data()
-    gpu = _quiet(lambda: clone(ESTIMATORS[name]).set_params(device="cuda").fit(X, y))
+def test_gpu_fitted_model_pickles_to_cpu(estimator, make_trials, quiet):
+    X, y = make_trials()
+    gpu = quiet(lambda: clone(estimator).set_params(device="cuda").fit(X, y))
     state = gpu.__getstate__()
     assert all(p.device.type == "cpu" for p in state["module_"].parameters())
     assert next(gpu.module_.parameters()).device.type == "cuda"  # the live model stays on the GPU
@@ -299,21 +255,20 @@ def test_gpu_fitted_model_pickles_to_cpu(name):
     np.testing.assert_allclose(restored.predict(X), gpu.predict(X), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_loading_under_other_versions_warns(name, fitted, monkeypatch):
-    X, _ = _data()
-    payload = pickle.dumps(fitted[name])
+def test_loading_under_other_versions_warns(fitted, monkeypatch, estimator_name, make_trials):
+    X, _ = make_trials()
+    payload = pickle.dumps(fitted)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # same versions: silent
         pickle.loads(payload)
     saved = re.escape(sklearn_lowrank.__version__), re.escape(torch.__version__.split("+")[0])
     monkeypatch.setattr(sklearn_lowrank, "__version__", "99.0")
     monkeypatch.setattr(torch, "__version__", "1.0.0+cpu")
-    with pytest.warns(UserWarning, match=rf"Loading a {name} saved under other versions: sklearn_lowrank "
+    with pytest.warns(UserWarning, match=rf"Loading a {estimator_name} saved under other versions: sklearn_lowrank "
                                          rf"{saved[0]} \(saved\) vs 99\.0 \(here\), torch {saved[1]} \(saved\) vs "
                                          r"1\.0\.0 \(here\)\. Predictions may differ; refit if in doubt"):
         restored = pickle.loads(payload)
-    np.testing.assert_array_equal(restored.predict(X), fitted[name].predict(X))
+    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
 
 
 def _torch_load_calls(tree):
@@ -401,14 +356,13 @@ def test_same_random_state_gives_identical_results_in_a_fresh_process():
     assert len(set(here.split())) == 2
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_grid_search_n_jobs_2_gives_the_scores_of_n_jobs_1(name):
-    X, y = _data(n_trials=12)
+def test_grid_search_n_jobs_2_gives_the_scores_of_n_jobs_1(estimator, make_trials, quiet):
+    X, y = make_trials(n_trials=12)
     grid = {"rank": [1, 2], "random_state": [0, 1]}
     cv = KFold(3)
-    base = clone(ESTIMATORS[name]).set_params(max_iter=3)
-    serial = _quiet(lambda: GridSearchCV(base, grid, cv=cv, n_jobs=1).fit(X, y))
-    parallel = _quiet(lambda: GridSearchCV(base, grid, cv=cv, n_jobs=2).fit(X, y))
+    base = clone(estimator).set_params(max_iter=3)
+    serial = quiet(lambda: GridSearchCV(base, grid, cv=cv, n_jobs=1).fit(X, y))
+    parallel = quiet(lambda: GridSearchCV(base, grid, cv=cv, n_jobs=2).fit(X, y))
     for key in [f"split{k}_test_score" for k in range(3)] + ["mean_test_score"]:
         np.testing.assert_array_equal(parallel.cv_results_[key], serial.cv_results_[key])
     assert parallel.best_params_ == serial.best_params_
@@ -437,11 +391,10 @@ def _record_forward(est, monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_predict_and_score_run_in_batches_without_autograd(name, fitted, monkeypatch):
-    est = pickle.loads(pickle.dumps(fitted[name]))
+def test_predict_and_score_run_in_batches_without_autograd(fitted, monkeypatch, make_trials):
+    est = pickle.loads(pickle.dumps(fitted))
     n_trials = 2 * PREDICT_BATCH + 17
-    X, y = _data(n_trials=n_trials, n_steps=2)
+    X, y = make_trials(n_trials=n_trials, n_steps=2)
     calls = _record_forward(est, monkeypatch)
     methods = {"predict": lambda: est.predict(X.astype(np.float64)), "score": lambda: est.score(X, y),
                "predict_states": lambda: est.predict_states(X)}
@@ -458,13 +411,51 @@ def test_predict_and_score_run_in_batches_without_autograd(name, fitted, monkeyp
     assert all(p.grad is None for p in est.module_.parameters())
 
 
-def test_predict_batches_never_exceed_the_batch_size(fitted, monkeypatch):
+def test_predict_batches_never_exceed_the_batch_size(fitted_estimators, make_trials, monkeypatch):
     """Whatever the number of trials, no forward call at predict time sees more than PREDICT_BATCH trials."""
-    est = pickle.loads(pickle.dumps(fitted["LowRankRNNRegressor"]))
+    est = pickle.loads(pickle.dumps(fitted_estimators["LowRankRNNRegressor"]))
     calls = _record_forward(est, monkeypatch)
     for n_trials in (1, PREDICT_BATCH - 1, PREDICT_BATCH, PREDICT_BATCH + 1):
         calls.clear()
-        X, _ = _data(n_trials=n_trials, n_steps=1)
+        X, _ = make_trials(n_trials=n_trials, n_steps=1)
         est.predict(X)
         sizes = [c["n_trials"] for c in calls]
         assert sum(sizes) == n_trials and max(sizes) <= PREDICT_BATCH
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Threads
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _record_threads():
+    """A global forward pre-hook recording torch's thread count at every forward of any module."""
+    seen = []
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: seen.append(torch.get_num_threads()))
+    return seen, handle
+
+
+def test_n_threads_holds_during_fit_and_predict_and_is_restored(estimator, make_trials, quiet):
+    X, y = make_trials()
+    before = torch.get_num_threads()
+    target = 2 if before == 1 else 1
+    est = clone(estimator).set_params(n_threads=target)
+    seen, handle = _record_threads()
+    try:
+        quiet(lambda: est.fit(X, y))
+        n_fit = len(seen)
+        assert torch.get_num_threads() == before
+        est.predict(X)
+        est.score(X, y)
+        assert torch.get_num_threads() == before
+        with pytest.raises(ValueError, match="different numbers of trials"):
+            est.fit(X, y[:5])  # an error inside fit restores the setting too
+        assert torch.get_num_threads() == before
+        seen_default = len(seen)
+        quiet(lambda: clone(estimator).fit(X, y))  # n_threads=None: torch's setting is left alone
+    finally:
+        handle.remove()
+        torch.set_num_threads(before)
+    assert 0 < n_fit < len(seen) and set(seen[:seen_default]) == {target}
+    assert set(seen[seen_default:]) == {before}

@@ -52,8 +52,8 @@ def regression_init(
     output_activation: str,
     ridge: float = 1e-4,
     saturation: float = 0.999,
-    n_em_iter: int = 10,
-    em_tol: float = 1e-3,
+    fill_max_iter: int = 10,
+    fill_tol: float = 1e-3,
     max_regressors: int | None = 512,
     samples_per_regressor: int | None = 64,
 ) -> dict:
@@ -75,9 +75,9 @@ def regression_init(
         Ridge penalty relative to the mean diagonal of the Gram matrix.
     saturation : float, default=0.999
         With ``output_activation="tanh"``, rates beyond this magnitude are treated as missing targets.
-    n_em_iter : int, default=10
+    fill_max_iter : int, default=10
         Maximum conjugate-gradient iterations of the missing-target fill (per active-set round).
-    em_tol : float, default=1e-3
+    fill_tol : float, default=1e-3
         Relative residual at which the conjugate gradients stop.
     max_regressors : int or None, default=512
         With more observed units than this, regress on this many principal components of the rates (computed
@@ -178,7 +178,7 @@ def regression_init(
     atz = (a.T @ z).to(dt)
     del z, z_raw
     if rows.numel():
-        atz = _fill_missing(a, lower, upper, guess, atz, _cholesky(gram, ridge), rows, cols, n_em_iter, em_tol)
+        atz = _fill_missing(a, lower, upper, guess, atz, _cholesky(gram, ridge), rows, cols, fill_max_iter, fill_tol)
 
     g_pp, g_pu, g_uu = gram[:n_reg, :n_reg], gram[:n_reg, n_reg:], gram[n_reg:, n_reg:]
     atz_p, atz_u = atz[:n_reg], atz[n_reg:]

@@ -1,4 +1,4 @@
-"""The Gaussian-mixture low-rank network of DESIGN.md section 2 (torch only, no scikit-learn).
+"""The Gaussian-mixture low-rank network (torch only, no scikit-learn).
 
 Each unit i carries a loading vector ``v_i = (m_i^1..R, n_i^1..R, I_i^1..K, w_i^1..O)`` drawn from one of P
 Gaussian populations, ``v_i = mu_p(i) + L_p(i) z_i`` with standard-normal ``z_i``.  The trainable parameters
@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from .network import NetworkWeights, RNNBase
 
-__all__ = ["MixtureLowRankRNN", "population_sizes", "population_labels", "loading_names", "inverse_softplus"]
+__all__ = ["MixtureLowRankRNN", "population_sizes", "unit_populations", "loading_names", "inverse_softplus"]
 
 COVARIANCE_TYPES = ("full", "diag")
 
@@ -31,8 +31,8 @@ def population_sizes(weights: torch.Tensor, n_units: int) -> torch.Tensor:
 
     Largest-remainder rounding: every population gets ``floor(pi_p N)`` units, and the units left over go one
     each to the populations with the largest fractional parts (ties to the lower index).  Each size is
-    therefore ``floor`` or ``ceil`` of ``pi_p N`` and the sizes always sum to ``n_units`` (the original
-    code's ``floor`` left units without a population).
+    therefore ``floor`` or ``ceil`` of ``pi_p N`` and the sizes always sum to ``n_units``: every unit belongs to
+    exactly one population.
 
     Parameters
     ----------
@@ -63,14 +63,14 @@ def population_sizes(weights: torch.Tensor, n_units: int) -> torch.Tensor:
     return sizes
 
 
-def population_labels(weights: torch.Tensor, n_units: int) -> torch.Tensor:
+def unit_populations(weights: torch.Tensor, n_units: int) -> torch.Tensor:
     """Population of each unit (contiguous blocks of :func:`population_sizes`), shape (n_units,).
 
     Examples
     --------
     >>> import torch
-    >>> from sklearn_lowrank._core.mixture import population_labels
-    >>> population_labels(torch.tensor([0.25, 0.75]), 6).tolist()
+    >>> from sklearn_lowrank._core.mixture import unit_populations
+    >>> unit_populations(torch.tensor([0.25, 0.75]), 6).tolist()
     [0, 0, 1, 1, 1, 1]
     """
     sizes = population_sizes(weights, n_units)
@@ -177,7 +177,7 @@ class MixtureLowRankRNN(RNNBase):
             weights = torch.full((n_components,), 1.0 / n_components, dtype=torch.float64)
         weights = torch.as_tensor(weights, dtype=torch.float64)
         self.register_buffer("mixture_weights", weights.clone())
-        self.register_buffer("labels", population_labels(weights, n_units))
+        self.register_buffer("labels", unit_populations(weights, n_units))
         self.register_buffer("initial_state", torch.zeros(n_units, dtype=dtype))
         factory = {"dtype": dtype}
         self.means = nn.Parameter(0.1 * torch.randn(n_components, d, generator=generator, **factory))
@@ -235,7 +235,7 @@ class MixtureLowRankRNN(RNNBase):
             Population of each unit.
         """
         n = self.n_units if n_units is None else int(n_units)
-        labels = self.labels if n == self.n_units else population_labels(self.mixture_weights, n).to(
+        labels = self.labels if n == self.n_units else unit_populations(self.mixture_weights, n).to(
             self.means.device)
         if generator is None:
             generator = torch.Generator(device=self.means.device).manual_seed(self.sample_seed)

@@ -1,4 +1,4 @@
-"""Recurrent networks of DESIGN.md section 1 and the one simulation routine.
+"""Recurrent networks and the one simulation routine.
 
 Every network (low rank, full rank, Gaussian mixture) reduces to the same discrete-time dynamics::
 

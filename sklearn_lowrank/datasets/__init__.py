@@ -1,12 +1,9 @@
 """Synthetic teachers and task generators returning trial tensors (n_trials, n_timesteps, n_features)."""
 
-from ._loaders import load_mante_2013, load_nwb_trials
-from ._tasks import (
-    make_context_dependent_task,
-    make_delayed_match_to_sample_task,
-    make_perceptual_decision_task,
-    make_working_memory_task,
-)
+from ._loaders import load_nwb_trials
+from ._mante import load_mante_2013
+from ._memory_tasks import make_delayed_match_to_sample_task, make_working_memory_task
+from ._tasks import make_context_dependent_task, make_perceptual_decision_task
 from ._teacher import make_low_rank_teacher, simulate_rnn
 
 __all__ = [

@@ -4,11 +4,12 @@
   :func:`inactivation_effects`.
 - Latent dynamics under constant inputs: :func:`latent_velocity`, :func:`latent_flow`, :func:`find_fixed_points`,
   :func:`find_slow_points`, and :func:`find_fixed_points_full` for full-rank networks or rank > 2.
-- Geometry: :func:`connectivity_vectors`, :func:`overlap_matrix`, :func:`regression_axes`.
+- Geometry: :func:`effective_connectivity`, :func:`connectivity_vectors`, :func:`overlap_matrix`,
+  :func:`regression_axes`.
 """
 
 from ._dynamics import find_fixed_points, find_fixed_points_full, find_slow_points, latent_flow, latent_velocity
-from ._geometry import connectivity_vectors, overlap_matrix, regression_axes
+from ._geometry import connectivity_vectors, effective_connectivity, overlap_matrix, regression_axes
 from ._inactivation import inactivation_effects, population_labels, predict_silenced, silenced_weights
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "find_fixed_points",
     "find_slow_points",
     "find_fixed_points_full",
+    "effective_connectivity",
     "connectivity_vectors",
     "overlap_matrix",
     "regression_axes",

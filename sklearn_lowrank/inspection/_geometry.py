@@ -1,4 +1,4 @@
-"""Geometry: overlaps between connectivity vectors and regression axes of task variables (Mante et al. 2013)."""
+"""Geometry: effective connectivity, overlaps between connectivity vectors, regression axes of task variables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,38 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["connectivity_vectors", "overlap_matrix", "regression_axes"]
+__all__ = ["connectivity_vectors", "effective_connectivity", "overlap_matrix", "regression_axes"]
+
+
+def effective_connectivity(m, n, input_weights=None) -> np.ndarray:
+    """The part of J = m n^T / N that the dynamics can reveal: n projected on span(m, input weights).
+
+    Activity of a low-rank network lives in the span of the columns of m and of the input weights, so only the
+    projection of n onto that span affects the dynamics (Valente et al. 2022). ``J_eff = m (P n)^T / N``.
+
+    Parameters
+    ----------
+    m, n : array-like of shape (n_units, rank)
+    input_weights : array-like of shape (n_inputs, n_units), optional
+
+    Returns
+    -------
+    J_eff : ndarray of shape (n_units, n_units)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank.inspection import effective_connectivity
+    >>> m = np.array([[1.0], [0.0], [0.0]]); n = np.array([[1.0], [1.0], [0.0]])
+    >>> effective_connectivity(m, n)[0]
+    array([0.33333333, 0.        , 0.        ])
+    """
+    m = np.asarray(m, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    basis = m if input_weights is None else np.concatenate([m, np.asarray(input_weights, np.float64).T], axis=1)
+    q, _ = np.linalg.qr(basis)
+    n_proj = q @ (q.T @ n)
+    return m @ n_proj.T / m.shape[0]
 
 
 def connectivity_vectors(estimator, *, readout_weights=None):

@@ -11,7 +11,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from .._core.network import NetworkWeights
-from .._mixture import _fit_loadings_mixture
+from .._loadings import fit_loadings_mixture
 from .._validation import check_trials_X
 from ..metrics import decision_accuracy, r2_score_trials
 
@@ -244,7 +244,7 @@ def population_labels(estimator, n_components=2, *, readout_weights=None, symmet
                               init_params="random", n_init=n_init, max_iter=500, random_state=random_state)
         gmm.fit(np.concatenate([V, -V]))
     else:
-        gmm = _fit_loadings_mixture(V, int(n_components), "full", 1e-6, n_init, random_state)
+        gmm = fit_loadings_mixture(V, int(n_components), "full", 1e-6, n_init, random_state)
     raw = gmm.predict(V)
     order = np.argsort(-np.bincount(raw, minlength=n_components), kind="stable")
     relabel = np.empty(n_components, dtype=np.int64)
