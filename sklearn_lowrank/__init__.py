@@ -6,6 +6,7 @@ The estimators take trial tensors: inputs X of shape (n_trials, n_timesteps, n_i
 
 from . import inspection, meanfield, plotting
 from ._lowrank import LowRankRNNRegressor, canonical_loadings
+from ._lowrank_cv import LowRankRNNRegressorCV
 from ._mixture import GaussianMixtureRNN
 from .model_selection import (
     bootstrap_stability,
@@ -18,6 +19,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "LowRankRNNRegressor",
+    "LowRankRNNRegressorCV",
     "canonical_loadings",
     "one_standard_error_rule",
     "GaussianMixtureRNN",

@@ -116,6 +116,8 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
             noise_std=self.noise_std,
             verbose=self.verbose,
             loss=self.loss,
+            # LowRankRNNRegressor's schedule parameter; the mixture's sampled networks keep a constant rate
+            learning_rate=getattr(self, "learning_rate", "constant"),
         )
 
     def _output_range(self) -> tuple[float, float] | None:

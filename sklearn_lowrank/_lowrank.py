@@ -104,15 +104,20 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     batch_size : int or "auto", default="auto"
         Trials per mini-batch (capped at the number of training trials). "auto": min(32, ceil(n_trials / 8)), so
         that small data sets such as condition averages still get at least 8 optimiser steps per epoch.
+    learning_rate : {"adaptive", "constant"}, default="adaptive"
+        "adaptive": when ``n_iter_no_change`` epochs in a row fail to improve the loss by ``tol`` and the loss
+        oscillated above its best meanwhile (steps too large to settle), training goes on from the best parameters
+        with the learning rate divided by 5, down to ``learning_rate_init / 100``; when the loss stays flat
+        instead, training stops as with "constant". "constant": stop at the first such plateau.
     learning_rate_init : float, default=0.01
         Adam's learning rate.
     tol : float, default=1e-3
         Relative improvement of the monitored loss (training loss, or validation loss with early stopping) below
         which an epoch counts as no improvement.
     n_iter_no_change : int, default=5
-        Stop after this many epochs without improvement. The data-driven initialisation starts close to the
-        optimum, so a short patience suffices; from a random initialisation (task training) loss plateaus are
-        common and a larger value (e.g. 20) is safer.
+        Stop (or, with ``learning_rate="adaptive"``, lower the rate) after this many epochs without improvement.
+        The data-driven initialisation starts close to the optimum, so a short patience suffices; from a random
+        initialisation (task training) loss plateaus are common and a larger value (e.g. 20) is safer.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the trials and monitor their loss.
     validation_fraction : float in (0, 1), default=0.1
@@ -181,7 +186,10 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     With ``init="auto"`` and an identity readout the observed states ``s = g^{-1}(y)`` give a linear regression
     ``(s_t - (1 - alpha) s_{t-1}) / alpha ~ J phi(s_{t-1}) + W_in^T u_t``; J is reduced to the requested rank
     by reduced-rank regression and BPTT refines it. Saturated rates (|y| > 0.999 with a tanh output) and NaN
-    are treated as missing targets. Hidden units start with small random loadings.
+    are treated as missing targets. Hidden units start with small random loadings. Steps before the first
+    observation of any trial (an unobserved period at the start, NaN in y: a recording that starts after a cue)
+    are left out of the regression; the network is then trained through them, from ``initial_state_``, which
+    the regression does not set in that case.
 
     With ``loss="poisson"`` the states to regress on come from the counts: trials with identical inputs are
     averaged, smoothed along time, floored, passed through the inverse link and centred per neuron; the
@@ -216,6 +224,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         "readout": [StrOptions({"identity", "linear"})],
         "init": [StrOptions({"auto", "random"})],
         "train_initial_state": ["boolean"],
+        "learning_rate": [StrOptions({"constant", "adaptive"})],
     }
 
     def __init__(
@@ -231,6 +240,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         train_initial_state=True,
         max_iter=200,
         batch_size="auto",
+        learning_rate="adaptive",
         learning_rate_init=1e-2,
         tol=1e-3,
         n_iter_no_change=5,
@@ -254,6 +264,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.train_initial_state = train_initial_state
         self.max_iter = max_iter
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -268,6 +279,11 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.loss = loss
 
     # -- hooks ---------------------------------------------------------------------------------------------------
+    def _training_config(self):
+        config = super()._training_config()
+        config.learning_rate = self.learning_rate
+        return config
+
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
         if self.n_units is None:
             n_units = n_outputs if self.readout == "identity" else max(DEFAULT_LINEAR_UNITS, n_outputs)

@@ -58,11 +58,12 @@ def data_driven_start(
 ) -> str:
     """Start a network with an identity readout from a one-step regression of the observed states, if it helps.
 
-    The observed block of the connectivity, the input weights and (when trainable) the initial state are
-    overwritten with :func:`~sklearn_lowrank._core.init.regression_init`'s estimate; the loadings of hidden units
-    are shrunk. A one-step regression can give a network that is unstable when run freely (a full-rank J fitted to
-    noisy rates, for example), so the estimate is kept only when it predicts the training trials (at most
-    ``max_check_trials`` of them, evenly spaced) better than the module's current, random parameters.
+    The observed block of the connectivity, the input weights and (when trainable, and observed from the first
+    step) the initial state are overwritten with :func:`~sklearn_lowrank._core.init.regression_init`'s estimate;
+    the loadings of hidden units are shrunk. A one-step regression can give a network that is unstable when run
+    freely (a full-rank J fitted to noisy rates, for example), so the estimate is kept only when it predicts the
+    training trials (at most ``max_check_trials`` of them, evenly spaced) better than the module's current,
+    random parameters.
 
     Parameters
     ----------
@@ -101,11 +102,16 @@ def data_driven_start(
     check_same_device(module, inputs, targets, mask)
     random_start = copy.deepcopy(module.state_dict())
     reg_inputs, reg_targets, reg_mask = (inputs, targets, mask) if regression_data is None else regression_data
+    # Steps before the first observation in any trial (an unobserved pre-period) hold no transition to regress
+    # on; left in, they are filled as missing targets and pull the estimate far off. The regression then sees the
+    # observed window only, and the initial state (the state before the pre-period) stays as it is.
+    first = 0 if reg_mask is None else int(reg_mask.flatten(2).any(dim=2).any(dim=0).to(torch.uint8).argmax())
     est = regression_init(
-        reg_inputs, reg_targets, reg_mask, alpha=module.alpha, rank=getattr(module, "rank", None),
-        n_units=module.n_units, output_activation=module.output_activation,
+        reg_inputs[:, first:], reg_targets[:, first:], None if reg_mask is None else reg_mask[:, first:],
+        alpha=module.alpha, rank=getattr(module, "rank", None), n_units=module.n_units,
+        output_activation=module.output_activation,
     )
-    _load_regression(module, est, targets.shape[-1], module.initial_state.requires_grad)
+    _load_regression(module, est, targets.shape[-1], module.initial_state.requires_grad and first == 0)
     step = max(1, -(-inputs.shape[0] // max_check_trials))
     subset = (inputs[::step], targets[::step], None if mask is None else mask[::step])
     regression_loss = evaluate_loss(module, *subset, loss=loss)

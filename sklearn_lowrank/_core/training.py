@@ -29,6 +29,13 @@ __all__ = [
     "train",
 ]
 
+#: The adaptive schedule divides the learning rate by 5 (MLPRegressor's factor) ...
+LR_DECAY = 0.2
+#: ... down to this fraction of ``learning_rate_init``.
+MIN_LR_RATIO = 1e-2
+#: Losses that differ by less than this are round-off of a float32 network at (numerically) zero loss.
+FLAT_LOSS = 1e-10
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Devices
@@ -191,6 +198,8 @@ class TrainingConfig:
     noise_std: float
     verbose: int
     loss: str  # a key of LOSSES
+    #: "adaptive" lowers the rate on oscillating plateaus (:func:`_lower_learning_rate`), "constant" keeps it.
+    learning_rate: str
 
 
 @dataclass
@@ -208,6 +217,8 @@ class TrainingResult:
     best_loss : float
         The monitored loss of the restored parameters.
     stop_reason : {"converged", "max_iter", "diverged", "interrupted"}
+    n_lr_decays : int
+        How many times the adaptive schedule lowered the learning rate.
     """
 
     loss_curve: list = field(default_factory=list)
@@ -215,6 +226,7 @@ class TrainingResult:
     n_iter: int = 0
     best_loss: float = math.inf
     stop_reason: str = "max_iter"
+    n_lr_decays: int = 0
 
 
 def resolve_batch_size(batch_size: int | str, n_train: int) -> int:
@@ -256,6 +268,35 @@ def evaluate_loss(module: nn.Module, inputs, targets, mask, batch_size: int = 25
             total += float(loss_fn(pred, targets[sl], m)) * n_obs
             count += n_obs
     return total / max(count, 1.0)
+
+
+def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResult, best_loss: float,
+                         best_at_last_decay: float) -> bool:
+    """The adaptive schedule: divide the learning rate by ``1 / LR_DECAY`` if the last epochs oscillated.
+
+    Epochs without improvement either lie flat within ``tol`` of the best loss (a minimum or a slow descent:
+    training has converged) or rise above it (the steps are too large to settle: a smaller rate goes further).
+    Only the second case lowers the rate, so that a fit that has converged stops as soon as with a constant rate.
+    The rate goes down to ``MIN_LR_RATIO`` times its initial value (three divisions by 5), and no further once a
+    lower rate has not improved the best loss (``best_at_last_decay``) by a fraction ``tol``: the oscillation is
+    then the noise of mini-batches at the optimum, not steps too large. Returns False when training should stop.
+    """
+    if config.learning_rate != "adaptive":
+        return False
+    if result.n_lr_decays and best_loss > best_at_last_decay * (1.0 - config.tol):
+        return False
+    window = result.validation_loss_curve if config.early_stopping else result.loss_curve
+    window = window[-config.n_iter_no_change:]
+    # Flat: within 10 tol of the best, or within float32 round-off of a zero loss.
+    if max(window) <= best_loss * (1.0 + config.tol * 10.0) + FLAT_LOSS:
+        return False
+    lr = optimizer.param_groups[0]["lr"] * LR_DECAY
+    if lr < config.learning_rate_init * MIN_LR_RATIO * (1.0 - 1e-9):
+        return False
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    result.n_lr_decays += 1
+    return True
 
 
 def train(
@@ -315,7 +356,7 @@ def train(
     loss_fn = LOSSES[config.loss]
 
     best_state = copy.deepcopy(module.state_dict())
-    best_loss = math.inf
+    best_loss = best_at_last_decay = math.inf
     no_improve = 0
     try:
         for epoch in range(config.max_iter):
@@ -362,8 +403,14 @@ def train(
                 best_loss = monitored
                 best_state = copy.deepcopy(module.state_dict())
             if no_improve >= config.n_iter_no_change:
-                result.stop_reason = "converged"
-                break
+                if not _lower_learning_rate(optimizer, config, result, best_loss, best_at_last_decay):
+                    result.stop_reason = "converged"
+                    break
+                best_at_last_decay = best_loss
+                # Go on from the best parameters at the lower rate (their Adam moments are kept: they are
+                # estimates of the gradient's scale, which does not change with the step size).
+                module.load_state_dict(best_state)
+                no_improve = 0
     except KeyboardInterrupt:
         result.stop_reason = "interrupted"
     finally:

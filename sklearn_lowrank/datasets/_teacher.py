@@ -82,6 +82,9 @@ def make_low_rank_teacher(
     overlap=1.6,
     rotation=0.6,
     amplitudes=(-1.0, -0.5, -0.25, 0.25, 0.5, 1.0),
+    n_contexts=0,
+    n_unobserved=0,
+    full_rank_gain=0.0,
     random_state=None,
     return_X_y=False,
 ):
@@ -91,6 +94,12 @@ def make_low_rank_teacher(
     its diagonal and a rotation of strength ``rotation`` between consecutive latent dimensions, plus an
     independent part, so that the latents do not decay at once. Input r drives latent r (its weights overlap
     with n_r) and carries pulses of random amplitude at random times.
+
+    Recording-like variants: ``n_contexts`` context channels, one of which is on for the whole of each trial
+    (its weights are random and overlap with the n vectors, so that the context moves the latents), and an
+    unobserved pre-period of ``n_unobserved`` steps during which only the context cue is on and y is NaN, as
+    when a recording starts after the cue. ``full_rank_gain=g`` adds a random full-rank part ``g chi / sqrt(N)``
+    (chi standard normal) to J: a full-rank network with low-rank structure.
 
     Parameters
     ----------
@@ -110,6 +119,14 @@ def make_low_rank_teacher(
         Antisymmetric coupling between consecutive latent dimensions (rank >= 2).
     amplitudes : sequence of float
         Pulse amplitudes drawn for each trial and input.
+    n_contexts : int, default=0
+        Context channels appended after the ``n_inputs`` pulse channels; each trial has one context, drawn at
+        random, whose channel is 1 throughout the trial.
+    n_unobserved : int, default=0
+        Steps at the start of each trial without pulses and with y set to NaN (the true states stay in
+        ``states``).
+    full_rank_gain : float, default=0.0
+        Gain g of the random full-rank part of J.
     random_state : int, RandomState instance or None, default=None
     return_X_y : bool, default=False
         Return only ``(X, y)``.
@@ -140,13 +157,25 @@ def make_low_rank_teacher(
         o[r, r + 1], o[r + 1, r] = -rotation, rotation
     n = m @ o.T + 0.5 * rng.standard_normal((n_units, rank))
     J = m @ n.T / n_units
-    w_in = rng.standard_normal((n_inputs, n_units))
-    for k in range(n_inputs):
+    if not 0 <= n_unobserved < n_timesteps:
+        raise ValueError(f"n_unobserved must be in [0, n_timesteps={n_timesteps}), got {n_unobserved}.")
+    if full_rank_gain:
+        J = J + full_rank_gain * rng.standard_normal((n_units, n_units)) / np.sqrt(n_units)
+    w_in = rng.standard_normal((n_inputs + n_contexts, n_units))
+    for k in range(n_inputs + n_contexts):
         w_in[k] += 2.0 * n[:, k % rank] / np.linalg.norm(n[:, k % rank]) * np.sqrt(n_units)
-    X = _pulse_inputs(rng, n_trials, n_timesteps, n_inputs, np.asarray(amplitudes, dtype=np.float64))
+    # A context is on throughout the trial: at half the pulses' weight it shifts the latents without pinning
+    # them in saturation.
+    w_in[n_inputs:] *= 0.5
+    X = np.zeros((n_trials, n_timesteps, n_inputs + n_contexts))
+    X[:, n_unobserved:, :n_inputs] = _pulse_inputs(rng, n_trials, n_timesteps - n_unobserved, n_inputs,
+                                                   np.asarray(amplitudes, dtype=np.float64))
+    if n_contexts:
+        X[np.arange(n_trials), :, n_inputs + rng.randint(0, n_contexts, size=n_trials)] = 1.0
     states = simulate_rnn(J, w_in, X, alpha=alpha, noise_std=noise_std, random_state=rng)
     y = states if output == "states" else np.tanh(states)
     X, y = X.astype(np.float32), y.astype(np.float32)
+    y[:, :n_unobserved] = np.nan
     if return_X_y:
         return X, y
     return Bunch(X=X, y=y, states=states, m=m, n=n, J=J, input_weights=w_in, alpha=alpha, noise_std=noise_std,

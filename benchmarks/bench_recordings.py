@@ -1,0 +1,201 @@
+"""Fit quality on recording-like data: held-out R^2 at each rank against the noise-free ceiling.
+
+Cases (``--case``, several allowed):
+
+- ``synthetic``: teachers of ranks 1-5 from :func:`~sklearn_lowrank.datasets.make_low_rank_teacher` with one
+  pulse input per latent dimension (so that every dimension carries variance: a well-posed rank), N = 200, 275,
+  350, 425, 500 units, recurrent noise 0.12 (``--noise``), 50 observed steps, 160 training / 40 held-out trials;
+  ``--pre-period`` adds two context cues (one on throughout each trial) and 70 unobserved steps before the 50
+  observed ones (``n_unobserved=70``), as when a recording starts after the cue. The default fit at the true rank
+  is compared with the noise-free ceiling: the held-out R^2 of the teacher itself (its noise-free simulation) on
+  the noisy observations. ``--seeds`` gives more teachers per rank.
+- ``rank``: the same teachers, rank chosen by ``LowRankRNNRegressorCV(ranks=1..5, cv=3)``.
+- ``fullrank``: a full-rank teacher (rank-2 structure plus a random part of gain 0.5, 200 units, contexts and the
+  70-step pre-period) fitted with ``rank=None``.
+- ``monkey``: the monkey A networks of Valente et al. (2022), ``models/mante_monkeyA_subspace_rank{1..5}_22.pt``
+  and ``data/conditions_monkeyA.csv`` read from a local snapshot of adrian-valente/lowrank_inference passed as
+  ``--reference-repo``; skipped without it. The rank-5 network is the teacher (727 units, 72 conditions x 220
+  steps of 5 ms, inputs as in its ``mante_fit_lowrank.py``: context cue alone for 350 ms, then the stimulus 650
+  ms, delay 80 ms, decision 20 ms; the first 70 steps unobserved); 64 training / 8 held-out conditions (a fixed
+  permutation). Each rank r is fitted with the defaults and compared with the published rank-r network on the
+  same held-out conditions.
+
+Every fit uses the defaults of ``LowRankRNNRegressor`` with ``random_state=0``; times are wall-clock seconds of
+``fit`` on this machine (state its load when you quote them).
+
+Usage::
+
+    python benchmarks/bench_recordings.py --case synthetic --pre-period
+    python benchmarks/bench_recordings.py --case monkey --reference-repo /path/to/lowrank_inference --ranks 1 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+PRE_PERIOD = 70
+
+
+def _r2(y, pred):
+    """Variance-weighted R^2 over the observed (finite) entries of y."""
+    from sklearn_lowrank.metrics import r2_score_trials
+
+    return float(r2_score_trials(y, pred))
+
+
+def _fit(rank, X, y, X_te, y_te):
+    from sklearn_lowrank import LowRankRNNRegressor
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = LowRankRNNRegressor(rank=rank, random_state=0).fit(X, y)
+    return est.score(X_te, y_te), time.perf_counter() - start, est.n_iter_
+
+
+def make_teacher(rank, seed, pre_period, full_rank_gain=0.0, n_units=None, noise_std=0.12):
+    """A teacher of the synthetic cases, its train / held-out split and its noise-free ceiling."""
+    from sklearn_lowrank.datasets import make_low_rank_teacher, simulate_rnn
+
+    n_units = n_units or 200 + 75 * (rank - 1)
+    extra = {"n_contexts": 2, "n_unobserved": PRE_PERIOD} if pre_period else {}
+    data = make_low_rank_teacher(n_units=n_units, rank=rank, n_inputs=rank, n_trials=200,
+                                 n_timesteps=50 + (PRE_PERIOD if pre_period else 0), noise_std=noise_std,
+                                 full_rank_gain=full_rank_gain, random_state=1000 * seed + rank, **extra)
+    X, y = data.X, data.y
+    clean = simulate_rnn(data.J, data.input_weights, X[160:], alpha=data.alpha)
+    return X[:160], y[:160], X[160:], y[160:], _r2(y[160:], clean)
+
+
+def run_synthetic(pre_period, seeds, ranks, noise_std):
+    print(f"\nsynthetic teachers, {'70-step unobserved pre-period' if pre_period else 'observed from step 0'}")
+    print(f"{'rank':>4} {'seed':>4} {'N':>4} {'ceiling':>8} {'fit R2':>8} {'gap':>7} {'epochs':>6} {'time s':>7}")
+    gaps = []
+    for seed in seeds:
+        for rank in ranks:
+            X, y, X_te, y_te, ceiling = make_teacher(rank, seed, pre_period, noise_std=noise_std)
+            score, elapsed, epochs = _fit(rank, X, y, X_te, y_te)
+            gaps.append(ceiling - score)
+            print(f"{rank:>4} {seed:>4} {y.shape[-1]:>4} {ceiling:8.4f} {score:8.4f} "
+                  f"{ceiling - score:7.4f} {epochs:>6} {elapsed:7.1f}", flush=True)
+    print(f"within 0.003 of the ceiling: {sum(g <= 0.003 for g in gaps)}/{len(gaps)}")
+
+
+def run_rank(pre_period, seeds, ranks, noise_std, max_rank=5):
+    from sklearn_lowrank import LowRankRNNRegressor, LowRankRNNRegressorCV
+
+    print(f"\nrank recovery, LowRankRNNRegressorCV(ranks=1..{max_rank}, cv=3), "
+          f"{'with' if pre_period else 'without'} pre-period")
+    print(f"{'true':>4} {'seed':>4} {'chosen':>6} {'time s':>7}  mean held-out R^2 per rank")
+    hits = 0
+    for seed in seeds:
+        for rank in ranks:
+            X, y, _, _, _ = make_teacher(rank, seed, pre_period, noise_std=noise_std)
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                search = LowRankRNNRegressorCV(ranks=range(1, max_rank + 1), cv=3,
+                                               estimator=LowRankRNNRegressor(random_state=0)).fit(X, y)
+            hits += search.rank_ == rank
+            scores = " ".join(f"{s:.4f}" for s in search.cv_results_["mean_test_score"])
+            print(f"{rank:>4} {seed:>4} {search.rank_:>6} {time.perf_counter() - start:7.1f}  {scores}", flush=True)
+    print(f"true rank chosen: {hits}/{len(seeds) * len(ranks)}")
+
+
+def run_fullrank(seeds, noise_std):
+    print("\nfull-rank teacher (rank-2 structure + random part of gain 0.5, 200 units, 70-step pre-period), "
+          "rank=None")
+    print(f"{'seed':>4} {'ceiling':>8} {'fit R2':>8} {'epochs':>6} {'time s':>7}")
+    for seed in seeds:
+        X, y, X_te, y_te, ceiling = make_teacher(2, seed, True, full_rank_gain=0.5, n_units=200, noise_std=noise_std)
+        score, elapsed, epochs = _fit(None, X, y, X_te, y_te)
+        print(f"{seed:>4} {ceiling:8.4f} {score:8.4f} {epochs:>6} {elapsed:7.1f}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Monkey A networks of the reference repository
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def monkey_inputs(repo: Path):
+    """Inputs of the 72 correct-trial conditions of monkey A, as built by the reference's mante_fit_lowrank.py."""
+    with open(repo / "data" / "conditions_monkeyA.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if float(r["correct"]) == 1]
+    stim_end = PRE_PERIOD + 130
+    response = stim_end + 16
+    u = np.zeros((len(rows), response + 4, 4), np.float32)
+    for i, row in enumerate(rows):
+        u[i, PRE_PERIOD:stim_end, 0] = float(row["stim_dir"])
+        u[i, PRE_PERIOD:stim_end, 1] = float(row["stim_col"])
+        u[i, :response, 2 if float(row["context"]) == 1 else 3] = 1.0
+    return u
+
+
+def monkey_network(repo: Path, rank: int):
+    """(J as m, n, input weights) of a published network; its biases and initial state are zero."""
+    import torch
+
+    state = torch.load(repo / "models" / f"mante_monkeyA_subspace_rank{rank}_22.pt", map_location="cpu")
+    for key in ("b", "h0"):
+        if float(state[key].abs().max()) != 0.0:
+            raise ValueError(f"the rank-{rank} network has a non-zero {key}, outside the model class")
+    return (state["m"].double().numpy(), state["n"].double().numpy(),
+            (state["wi"] * state["si"][:, None]).double().numpy())
+
+
+def _simulate_low_rank(m, n, w_in, u, alpha=0.2):
+    x = np.zeros((u.shape[0], m.shape[0]))
+    out = np.empty((u.shape[0], u.shape[1], m.shape[0]))
+    drive = alpha * (u.astype(np.float64) @ w_in)
+    for t in range(u.shape[1]):
+        x = (1 - alpha) * x + alpha * ((np.tanh(x) @ n) @ m.T / m.shape[0]) + drive[:, t]
+        out[:, t] = x
+    return out
+
+
+def run_monkey(repo: Path, ranks):
+    X = monkey_inputs(repo)
+    y = _simulate_low_rank(*monkey_network(repo, 5), X).astype(np.float32)
+    y[:, :PRE_PERIOD] = np.nan
+    perm = np.random.RandomState(0).permutation(X.shape[0])
+    tr, te = perm[:64], perm[64:]
+    print(f"\nmonkey A, rank-5 network as teacher ({y.shape[-1]} units, 64 / 8 conditions, first {PRE_PERIOD} "
+          "steps unobserved)")
+    print(f"{'rank':>4} {'published':>9} {'fit R2':>8} {'epochs':>6} {'time s':>7}")
+    for rank in ranks:
+        published = _r2(y[te], _simulate_low_rank(*monkey_network(repo, rank), X[te]))
+        score, elapsed, epochs = _fit(rank, X[tr], y[tr], X[te], y[te])
+        print(f"{rank:>4} {published:9.4f} {score:8.4f} {epochs:>6} {elapsed:7.1f}", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--case", nargs="+", choices=["synthetic", "rank", "fullrank", "monkey"],
+                        default=["synthetic"])
+    parser.add_argument("--pre-period", action="store_true", help="synthetic / rank: 70 unobserved steps")
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--noise", type=float, default=0.12, help="recurrent noise of the synthetic teachers")
+    parser.add_argument("--reference-repo", type=Path, help="local snapshot of adrian-valente/lowrank_inference")
+    args = parser.parse_args(argv)
+    if "synthetic" in args.case:
+        run_synthetic(args.pre_period, args.seeds, args.ranks, args.noise)
+    if "rank" in args.case:
+        run_rank(args.pre_period, args.seeds, args.ranks, args.noise)
+    if "fullrank" in args.case:
+        run_fullrank(args.seeds, args.noise)
+    if "monkey" in args.case:
+        if args.reference_repo is None:
+            print("\nmonkey A: skipped (pass --reference-repo PATH)")
+        else:
+            run_monkey(args.reference_repo, args.ranks)
+
+
+if __name__ == "__main__":
+    main()

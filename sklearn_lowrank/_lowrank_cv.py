@@ -1,0 +1,210 @@
+"""LowRankRNNRegressorCV: the rank of a low-rank RNN chosen by cross-validation and the one-standard-error rule."""
+
+from __future__ import annotations
+
+import time
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context, clone
+from sklearn.model_selection import check_cv
+from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
+
+from ._lowrank import LowRankRNNRegressor
+from .model_selection import one_standard_error_rule
+
+__all__ = ["LowRankRNNRegressorCV"]
+
+
+def _check_ranks(ranks) -> list:
+    """Sorted distinct ranks (positive ints, None = full rank last); a clear error otherwise."""
+    ranks = list(ranks)
+    bad = [r for r in ranks if r is not None and not (isinstance(r, Integral) and not isinstance(r, bool) and r >= 1)]
+    if not ranks or bad:
+        raise ValueError(f"ranks must be a non-empty sequence of positive ints (or None for full rank); got bad "
+                         f"entries {bad!r}." if bad else "ranks must not be empty; pass e.g. ranks=range(1, 6).")
+    ints = sorted({int(r) for r in ranks if r is not None})
+    return ints + ([None] if None in ranks else [])
+
+
+def _fit_and_score(estimator, X, y, train, test, rank):
+    start = time.perf_counter()
+    est = clone(estimator).set_params(rank=rank)
+    est.fit(_safe_indexing(X, train), _safe_indexing(y, train))
+    fit_time = time.perf_counter() - start
+    return est.score(_safe_indexing(X, test), _safe_indexing(y, test)), fit_time
+
+
+class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
+    """Low-rank RNN whose rank is chosen by cross-validation over trials, then refitted on every trial.
+
+    Every candidate rank is fitted on the training trials of every fold and scored (held-out R^2) on the others;
+    the smallest rank whose mean score is within one standard error (or ``tol``) of the best is chosen
+    (:func:`~sklearn_lowrank.one_standard_error_rule`: held-out scores plateau once the rank suffices, and the
+    rule picks the start of the plateau) and refitted on all trials. This is ``GridSearchCV(estimator,
+    {"rank": ranks}, refit=one_standard_error_rule)`` with the result exposed the way ``LassoCV`` does.
+
+    Parameters
+    ----------
+    ranks : sequence of int or None, default=(1, 2, 3, 4, 5)
+        Candidate ranks; None stands for a full-rank network and counts as the largest.
+    estimator : LowRankRNNRegressor or None, default=None
+        Template whose other parameters every fit uses (its ``rank`` is overridden). None:
+        ``LowRankRNNRegressor()``; give it a ``random_state`` for reproducible fits.
+    cv : int, cross-validation generator or iterable, default=5
+        Splits of the trials (axis 0), as in ``GridSearchCV``; an int gives ``KFold(cv)``. Condition-averaged
+        data with repeated conditions want a ``GroupKFold`` and ``groups`` in :meth:`fit`.
+    tol : float >= 0, default=1e-3
+        Scores within ``max(standard error, tol)`` of the best count as ties (see
+        :func:`~sklearn_lowrank.one_standard_error_rule`).
+    n_jobs : int or None, default=None
+        Fits run in parallel with joblib (each fit already uses the torch threads it is given).
+
+    Attributes
+    ----------
+    rank_ : int or None
+        The chosen rank.
+    cv_results_ : dict of ndarray
+        One entry per candidate rank, like ``GridSearchCV.cv_results_``: ``param_rank``, ``split{k}_test_score``,
+        ``mean_test_score``, ``std_test_score``, ``mean_fit_time``, ``rank_test_score``.
+    best_score_ : float
+        Mean held-out score of the chosen rank.
+    best_estimator_ : LowRankRNNRegressor
+        The chosen rank refitted on every trial; :meth:`predict`, :meth:`transform` and :meth:`score` use it.
+    n_splits_ : int
+    n_features_in_ : int
+        Number of inputs.
+
+    See Also
+    --------
+    LowRankRNNRegressor : the estimator fitted at each rank.
+    sklearn_lowrank.one_standard_error_rule : the choice among ranks.
+
+    Examples
+    --------
+    >>> from sklearn_lowrank import LowRankRNNRegressor, LowRankRNNRegressorCV
+    >>> from sklearn_lowrank.datasets import make_low_rank_teacher
+    >>> X, y = make_low_rank_teacher(n_units=20, rank=1, n_trials=30, n_timesteps=15, random_state=0,
+    ...                              return_X_y=True)
+    >>> search = LowRankRNNRegressorCV(ranks=[1, 2], cv=3,
+    ...                                estimator=LowRankRNNRegressor(max_iter=5, random_state=0)).fit(X, y)
+    >>> search.rank_, sorted(search.cv_results_)[:2]
+    (1, ['mean_fit_time', 'mean_test_score'])
+    """
+
+    _parameter_constraints: dict = {
+        "ranks": ["array-like"],
+        "estimator": [HasMethods(["fit", "score", "set_params"]), None],
+        "cv": ["cv_object"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(self, ranks=(1, 2, 3, 4, 5), *, estimator=None, cv=5, tol=1e-3, n_jobs=None):
+        self.ranks = ranks
+        self.estimator = estimator
+        self.cv = cv
+        self.tol = tol
+        self.n_jobs = n_jobs
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, groups=None):
+        """Score every rank by cross-validation, choose one, and refit it on every trial.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        y : array-like of shape (n_trials, n_timesteps, n_features)
+            NaN marks a missing observation.
+        groups : array-like of shape (n_trials,), optional
+            Group labels for a group-aware ``cv`` (e.g. the condition of each trial).
+
+        Returns
+        -------
+        self : object
+        """
+        ranks = _check_ranks(self.ranks)
+        estimator = LowRankRNNRegressor() if self.estimator is None else self.estimator
+        n_trials = len(X)
+        if len(y) != n_trials:
+            raise ValueError(f"X has {n_trials} trials but y has {len(y)}; pass the same trials.")
+        cv = check_cv(self.cv)
+        splits = list(cv.split(np.zeros((n_trials, 1)), groups=groups))
+        jobs = [(rank, train, test) for rank in ranks for train, test in splits]
+        out = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_and_score)(estimator, X, y, train, test, rank) for rank, train, test in jobs)
+        scores = np.array([s for s, _ in out], dtype=np.float64).reshape(len(ranks), len(splits))
+        times = np.array([t for _, t in out], dtype=np.float64).reshape(len(ranks), len(splits))
+        results = {"param_rank": np.array(ranks, dtype=object)}
+        for k in range(len(splits)):
+            results[f"split{k}_test_score"] = scores[:, k]
+        results["mean_test_score"] = scores.mean(axis=1)
+        results["std_test_score"] = scores.std(axis=1)
+        results["mean_fit_time"] = times.mean(axis=1)
+        order = np.argsort(-np.nan_to_num(results["mean_test_score"], nan=-np.inf), kind="stable")
+        results["rank_test_score"] = np.empty(len(ranks), dtype=np.int32)
+        results["rank_test_score"][order] = np.arange(1, len(ranks) + 1)
+        best = one_standard_error_rule(results, param="rank", tol=self.tol)
+        self.cv_results_ = results
+        self.n_splits_ = len(splits)
+        self.rank_ = ranks[best]
+        self.best_score_ = float(results["mean_test_score"][best])
+        self.best_estimator_ = clone(estimator).set_params(rank=self.rank_).fit(X, y)
+        self.n_features_in_ = self.best_estimator_.n_features_in_
+        return self
+
+    def predict(self, X, initial_state=None):
+        """Activity predicted by :attr:`best_estimator_` (see :meth:`LowRankRNNRegressor.predict`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        initial_state : array-like of shape (n_units,) or (n_trials, n_units), optional
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_trials, n_timesteps, n_features)
+        """
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict(X, initial_state=initial_state)
+
+    def transform(self, X, initial_state=None):
+        """Latent trajectories of :attr:`best_estimator_`, of shape (n_trials, n_timesteps, rank_).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        initial_state : array-like of shape (n_units,) or (n_trials, n_units), optional
+
+        Returns
+        -------
+        kappa : ndarray of shape (n_trials, n_timesteps, rank_)
+        """
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.transform(X, initial_state=initial_state)
+
+    def score(self, X, y, sample_weight=None):
+        """Held-out R^2 of :attr:`best_estimator_` (NaN in y ignored; see :meth:`LowRankRNNRegressor.score`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs)
+        y : array-like of shape (n_trials, n_timesteps, n_features)
+        sample_weight : array-like of shape (n_trials,), optional
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.score(X, y, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        return tags
