@@ -116,8 +116,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
             noise_std=self.noise_std,
             verbose=self.verbose,
             loss=self.loss,
-            # LowRankRNNRegressor's schedule parameter; the mixture's sampled networks keep a constant rate
-            learning_rate=getattr(self, "learning_rate", "constant"),
+            learning_rate="constant",  # estimators with a schedule parameter override this hook
         )
 
     def _output_range(self) -> tuple[float, float] | None:

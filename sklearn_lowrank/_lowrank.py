@@ -104,11 +104,14 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     batch_size : int or "auto", default="auto"
         Trials per mini-batch (capped at the number of training trials). "auto": min(32, ceil(n_trials / 8)), so
         that small data sets such as condition averages still get at least 8 optimiser steps per epoch.
-    learning_rate : {"adaptive", "constant"}, default="adaptive"
-        "adaptive": when ``n_iter_no_change`` epochs in a row fail to improve the loss by ``tol`` and the loss
-        oscillated above its best meanwhile (steps too large to settle), training goes on from the best parameters
-        with the learning rate divided by 5, down to ``learning_rate_init / 100``; when the loss stays flat
-        instead, training stops as with "constant". "constant": stop at the first such plateau.
+    learning_rate : {"auto", "adaptive", "constant"}, default="auto"
+        "auto": "adaptive" with ``readout="identity"`` (fitting activity, where long trials and unobserved periods
+        make the loss oscillate at a constant rate), "constant" with ``readout="linear"`` (training on a task from a
+        random start, the original training procedure). "adaptive": when ``n_iter_no_change`` epochs in a row fail
+        to improve the loss by ``tol`` and the loss oscillated above its best meanwhile (steps too large to
+        settle), training goes on from the best parameters with the learning rate divided by 5, down to
+        ``learning_rate_init / 100``; when the loss stays flat instead, training stops as with "constant".
+        "constant": stop at the first such plateau.
     learning_rate_init : float, default=0.01
         Adam's learning rate.
     tol : float, default=1e-3
@@ -224,7 +227,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         "readout": [StrOptions({"identity", "linear"})],
         "init": [StrOptions({"auto", "random"})],
         "train_initial_state": ["boolean"],
-        "learning_rate": [StrOptions({"constant", "adaptive"})],
+        "learning_rate": [StrOptions({"auto", "constant", "adaptive"})],
     }
 
     def __init__(
@@ -240,7 +243,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         train_initial_state=True,
         max_iter=200,
         batch_size="auto",
-        learning_rate="adaptive",
+        learning_rate="auto",
         learning_rate_init=1e-2,
         tol=1e-3,
         n_iter_no_change=5,
@@ -281,7 +284,8 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     # -- hooks ---------------------------------------------------------------------------------------------------
     def _training_config(self):
         config = super()._training_config()
-        config.learning_rate = self.learning_rate
+        auto = "adaptive" if self.readout == "identity" else "constant"
+        config.learning_rate = auto if self.learning_rate == "auto" else self.learning_rate
         return config
 
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:

@@ -137,3 +137,13 @@ def test_cv_estimator_api():
     restored = pickle.loads(pickle.dumps(search))
     np.testing.assert_array_equal(restored.predict(X), search.predict(X))
     assert search.n_features_in_ == 2 and search.n_splits_ == 2
+
+
+@pytest.mark.parametrize("readout, learning_rate, expected", [
+    ("identity", "auto", "adaptive"), ("linear", "auto", "constant"),
+    ("linear", "adaptive", "adaptive"), ("identity", "constant", "constant"),
+])
+def test_auto_schedule_adapts_when_fitting_activity_only(readout, learning_rate, expected):
+    """'auto': the adaptive rate for activity (identity readout), the original constant rate for task training."""
+    est = LowRankRNNRegressor(readout=readout, learning_rate=learning_rate)
+    assert est._training_config().learning_rate == expected
