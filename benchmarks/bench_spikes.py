@@ -37,8 +37,8 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 import sklearn_lowrank._base as base
 from sklearn_lowrank import LowRankRNNRegressor, one_standard_error_rule
 from sklearn_lowrank.datasets import make_spiking_teacher
-from sklearn_lowrank.inspection import co_smoothing
-from sklearn_lowrank.metrics import bits_per_spike, connectivity_cosine, effective_connectivity, r2_score_trials
+from sklearn_lowrank.inspection import co_smoothing, effective_connectivity
+from sklearn_lowrank.metrics import bits_per_spike, connectivity_cosine, r2_score_trials
 from sklearn_lowrank.preprocessing import GaussianSmoother
 
 #: Poisson fits: the loss is mostly irreducible spiking noise, so a relative tol must be small.
