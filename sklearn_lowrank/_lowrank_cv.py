@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,6 +15,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._lowrank import LowRankRNNRegressor
+from ._validation import check_trials_X_y
 from .model_selection import one_standard_error_rule
 
 __all__ = ["LowRankRNNRegressorCV"]
@@ -128,9 +130,12 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         """
         ranks = _check_ranks(self.ranks)
         estimator = LowRankRNNRegressor() if self.estimator is None else self.estimator
-        n_trials = len(X)
-        if len(y) != n_trials:
-            raise ValueError(f"X has {n_trials} trials but y has {len(y)}; pass the same trials.")
+        with warnings.catch_warnings():
+            # the one validator's errors before any fold is fitted; its warnings come from the refit below
+            warnings.simplefilter("ignore")
+            n_trials = check_trials_X_y(X, y)[0].shape[0]
+        # folds index trials: array-likes become arrays; lists of trials (ragged) and DataFrames index as they are
+        X, y = (a if isinstance(a, list | tuple) or hasattr(a, "iloc") else np.asarray(a) for a in (X, y))
         cv = check_cv(self.cv)
         splits = list(cv.split(np.zeros((n_trials, 1)), groups=groups))
         jobs = [(rank, train, test) for rank in ranks for train, test in splits]
@@ -207,4 +212,5 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.target_tags.required = True
         tags.target_tags.multi_output = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

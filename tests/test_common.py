@@ -7,7 +7,7 @@ behaviour the checks cannot see (trial tensors, NaN as missing observations) is 
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor
+from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor, LowRankRNNRegressorCV
 from sklearn_lowrank.preprocessing import (
     ConditionMeanRemover,
     GaussianSmoother,
@@ -23,6 +23,7 @@ _FLOAT32_PREDICTIONS = (
 
 EXPECTED_FAILED_CHECKS = {
     "LowRankRNNRegressor": {"check_regressor_multioutput": _FLOAT32_PREDICTIONS},
+    "LowRankRNNRegressorCV": {"check_regressor_multioutput": _FLOAT32_PREDICTIONS},
     "GaussianMixtureRNN": {
         "check_regressor_multioutput": _FLOAT32_PREDICTIONS,
         "check_regressors_train": (
@@ -38,6 +39,8 @@ ESTIMATORS = [
     LowRankRNNRegressor(max_iter=20, random_state=0),
     LowRankRNNRegressor(rank=None, max_iter=20, random_state=0),
     GaussianMixtureRNN(n_units=16, max_iter=5, random_state=0),
+    # rank 1 only: the checks' single-output targets give networks of one unit
+    LowRankRNNRegressorCV(ranks=[1], cv=2, estimator=LowRankRNNRegressor(max_iter=20, random_state=0)),
     TrialStandardScaler(),
     GaussianSmoother(),
     TimeBinner(),
