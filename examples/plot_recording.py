@@ -18,6 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_lowrank import LowRankRNNRegressor, LowRankRNNRegressorCV
 from sklearn_lowrank.datasets import make_low_rank_teacher
+from sklearn_lowrank.plotting import plot_rank_selection
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
@@ -49,12 +50,14 @@ pred = est.predict(X_test)
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
 for ax, trial in zip(axes, (0, 1)):
     for unit, color in zip((0, 1, 2), ("C0", "C1", "C2")):
-        ax.plot(data.states[100 + trial, :, unit], color=color, lw=2, alpha=0.4)
-        ax.plot(pred[trial, :, unit], color=color, ls="--")
+        ax.plot(data.states[100 + trial, :, unit], color=color, lw=4, alpha=0.35,
+                label=f"unit {unit}, teacher" if trial == 0 else None)
+        ax.plot(pred[trial, :, unit], color=color, ls="--", label=f"unit {unit}, fit" if trial == 0 else None)
     ax.axvspan(0, 70, color="0.9", zorder=-1)
     ax.set_title(f"held-out trial {trial} (context {int(X_test[trial, 0, 3])})")
     ax.set_xlabel("time step")
-axes[0].set_ylabel("state")
+axes[0].set_ylabel("state x (3 of the 100 units)")
+axes[0].legend(fontsize=7, ncol=3, loc="lower left")
 axes[0].text(3, axes[0].get_ylim()[1] * 0.85, "not recorded", fontsize=8)
 fig.suptitle("teacher (thick) and fitted network (dashed); the shaded steps were NaN in y")
 fig.tight_layout()
@@ -69,11 +72,9 @@ search.fit(X_train, y_train)
 print("mean held-out R^2 per rank:", np.round(search.cv_results_["mean_test_score"], 4))
 print("chosen rank:", search.rank_, " held-out R^2 of the refit:", round(search.score(X_test, y_test), 4))
 
-fig, ax = plt.subplots(figsize=(4, 3))
-ax.errorbar(search.cv_results_["param_rank"].astype(int), search.cv_results_["mean_test_score"],
-            search.cv_results_["std_test_score"], marker="o")
-ax.axvline(search.rank_, color="0.6", ls=":")
-ax.set_xlabel("rank")
-ax.set_ylabel("held-out $R^2$")
+fig, ax = plt.subplots(figsize=(4.5, 3.2))
+chosen = int(np.flatnonzero(search.cv_results_["param_rank"] == search.rank_)[0])
+plot_rank_selection(search.cv_results_, ax=ax, chosen=chosen)  # mean +- SE over folds, chosen rank starred
+ax.set_ylabel("held-out $R^2$ (3-fold CV)")
 fig.tight_layout()
 plt.show()
