@@ -117,6 +117,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
             verbose=self.verbose,
             loss=self.loss,
             learning_rate="constant",  # estimators with a schedule parameter override this hook
+            solver="adam",  # ... and with a solver parameter
         )
 
     def _output_range(self) -> tuple[float, float] | None:

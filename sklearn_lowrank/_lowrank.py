@@ -99,8 +99,16 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         Notes), else at random; the regression's network is kept only if it predicts the training trials better
         than the random start (a one-step fit can be unstable when run freely, e.g. a full-rank J on noisy
         rates). "random": Gaussian m, n and input weights.
+    solver : {"auto", "adam", "lbfgs"}, default="auto"
+        Optimiser. "adam": Adam on mini-batches of trials. "lbfgs": L-BFGS on the loss of all training trials, one
+        quasi-Newton step (with a line search) per epoch, until ``n_iter_no_change`` steps in a row no longer lower
+        the loss (``tol``, ``learning_rate*`` and ``clip_grad_norm`` are not used; ``batch_size`` only bounds the
+        memory: the gradient is summed over chunks of that many trials, 256 with "auto"). "auto": "adam" for
+        squared error; for ``loss="poisson"``, "adam" and then "lbfgs" from where Adam stopped (each up to
+        ``max_iter`` epochs): the likelihood of spike counts is flat along directions that change the
+        connectivity, where Adam's mini-batch steps keep moving and exact steps on all trials converge.
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs (per optimiser with ``solver="auto"`` and ``loss="poisson"``).
     batch_size : int or "auto", default="auto"
         Trials per mini-batch (capped at the number of training trials). "auto": min(32, ceil(n_trials / 8)), so
         that small data sets such as condition averages still get at least 8 optimiser steps per epoch.
@@ -115,8 +123,10 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     learning_rate_init : float, default=0.01
         Adam's learning rate.
     tol : float, default=1e-3
-        Relative improvement of the monitored loss (training loss, or validation loss with early stopping) below
-        which an epoch counts as no improvement.
+        Improvement of the monitored loss (training loss, or validation loss with early stopping) below which an
+        epoch counts as no improvement, as a fraction of the loss for squared error and, for ``loss="poisson"``,
+        of the deviance the model explains beyond the null model of each neuron's mean count (the loss of
+        single-trial counts is mostly spiking noise, which no model removes).
     n_iter_no_change : int, default=5
         Stop (or, with ``learning_rate="adaptive"``, lower the rate) after this many epochs without improvement.
         The data-driven initialisation starts close to the optimum, so a short patience suffices; from a random
@@ -144,8 +154,8 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         ``softplus(rate_gain_ * readout + rate_offset_)``, the loss is the Poisson negative log-likelihood,
         ``predict`` returns expected counts and ``score`` the deviance explained (D^2). Single trials can be
         fitted directly: the network is deterministic, so it predicts each condition's expected counts. With an
-        identity readout one gain is shared by all units (see Notes). Spiking noise dominates
-        the loss, so lower ``tol`` (e.g. 1e-5 or less).
+        identity readout one gain is shared by all units (see Notes). See ``tol`` and ``solver`` for how
+        Poisson fits are trained to convergence.
 
     Attributes
     ----------
@@ -228,6 +238,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         "init": [StrOptions({"auto", "random"})],
         "train_initial_state": ["boolean"],
         "learning_rate": [StrOptions({"auto", "constant", "adaptive"})],
+        "solver": [StrOptions({"auto", "adam", "lbfgs"})],
     }
 
     def __init__(
@@ -241,6 +252,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         noise_std=0.0,
         init="auto",
         train_initial_state=True,
+        solver="auto",
         max_iter=200,
         batch_size="auto",
         learning_rate="auto",
@@ -280,13 +292,22 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.loss = loss
+        self.solver = solver
 
     # -- hooks ---------------------------------------------------------------------------------------------------
     def _training_config(self):
         config = super()._training_config()
+        config.solver = self._solver()
         auto = "adaptive" if self.readout == "identity" else "constant"
         config.learning_rate = auto if self.learning_rate == "auto" else self.learning_rate
+        if config.solver == "lbfgs":
+            config.learning_rate = "constant"  # the line search sets the step length (a stage of "adam+lbfgs" too)
         return config
+
+    def _solver(self) -> str:
+        if self.solver == "auto":
+            return "adam+lbfgs" if self.loss == "poisson" else "adam"
+        return self.solver
 
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
         if self.n_units is None:

@@ -29,7 +29,7 @@ def test_core_refuses_data_on_another_device():
         data_driven_start(module, X, y, None)
     config = TrainingConfig(max_iter=1, batch_size=2, learning_rate_init=1e-2, tol=1e-3, n_iter_no_change=5,
                             early_stopping=False, validation_fraction=0.1, clip_grad_norm=1.0, noise_std=0.0,
-                            verbose=0, loss="squared_error", learning_rate="constant")
+                            verbose=0, loss="squared_error", learning_rate="constant", solver="adam")
     with pytest.raises(ValueError, match="on meta"):
         train(module, X, y, None, config, torch.Generator().manual_seed(0))
 

@@ -65,7 +65,7 @@ def test_adaptive_rate_lowers_on_oscillation_only(schedule):
     net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(1))
     config = TrainingConfig(max_iter=150, batch_size=4, learning_rate_init=0.3, tol=1e-3, n_iter_no_change=3,
                             early_stopping=False, validation_fraction=0.1, clip_grad_norm=None, noise_std=0.0,
-                            verbose=0, loss="squared_error", learning_rate=schedule)
+                            verbose=0, loss="squared_error", learning_rate=schedule, solver="adam")
     result, optimizer = train(net, u, y, None, config, torch.Generator().manual_seed(2))
     lr = optimizer.param_groups[0]["lr"]
     if schedule == "constant":
@@ -90,7 +90,7 @@ def test_adaptive_rate_stops_at_once_when_flat():
         y = teacher(u)
     config = TrainingConfig(max_iter=50, batch_size=4, learning_rate_init=1e-8, tol=1e-3, n_iter_no_change=3,
                             early_stopping=False, validation_fraction=0.1, clip_grad_norm=1.0, noise_std=0.0,
-                            verbose=0, loss="squared_error", learning_rate="adaptive")
+                            verbose=0, loss="squared_error", learning_rate="adaptive", solver="adam")
     result, optimizer = train(copy.deepcopy(teacher), u, y, None, config, torch.Generator().manual_seed(1))
     assert (result.n_iter, result.n_lr_decays, result.stop_reason) == (1 + 3, 0, "converged")
     assert optimizer.param_groups[0]["lr"] == 1e-8

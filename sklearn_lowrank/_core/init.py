@@ -405,7 +405,11 @@ def count_state_targets(
     gain, offset : Tensor of shape (n_features,)
     """
     n_trials, n_steps, n_feat = counts.shape
-    groups_x, group_of = torch.unique(inputs.reshape(n_trials, -1), dim=0, return_inverse=True)
+    flat = inputs.reshape(n_trials, -1)
+    if flat.shape[1] == 0:  # no inputs (or no steps): every trial is of the one condition
+        groups_x, group_of = flat[:1], torch.zeros(n_trials, dtype=torch.long, device=counts.device)
+    else:
+        groups_x, group_of = torch.unique(flat, dim=0, return_inverse=True)
     n_groups = groups_x.shape[0]
     weight = counts.new_ones(counts.shape) if mask is None else mask.to(counts.dtype)
     sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts * weight)

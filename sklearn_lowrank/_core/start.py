@@ -1,4 +1,4 @@
-"""Where training starts and ends: the data-driven start and the canonical form of low-rank loadings.
+"""Where training starts: the data-driven start (the canonical form of low-rank loadings is re-exported).
 
 Everything here runs on the module's device: the estimators build the module on the target device once and hand
 it, with the data on that same device, to these functions and then to the training loop.
@@ -13,6 +13,7 @@ import copy
 import torch
 from torch import nn
 
+from .canonical import canonical_factors, canonicalize_
 from .init import count_state_targets, regression_init
 from .network import LINKS, PoissonReadout
 from .training import check_same_device, evaluate_loss
@@ -167,77 +168,3 @@ def poisson_start(
                                                              scale=scale)
     readout = PoissonReadout(counts.shape[-1], link=link, gain=gain, offset=offset, shared_gain=shared_gain)
     return readout.to(counts.device), (X_g, states, mask_g)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Canonical form
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def canonical_factors(m: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Re-express ``m n^T`` with orthogonal, balanced columns ordered by singular value (float64).
-
-    Parameters
-    ----------
-    m, n : Tensor of shape (n_units, rank)
-
-    Returns
-    -------
-    m_c, n_c : float64 Tensor of shape (n_units, rank)
-        ``m_c n_c^T = m n^T``; the columns of ``m_c`` are orthogonal, those of ``n_c`` too, column r of both has
-        norm sqrt(s_r) where s_r is the r-th singular value of ``m n^T``; the largest-magnitude entry of each
-        column of ``m_c`` is positive.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_lowrank._core.start import canonical_factors
-    >>> m, n = torch.randn(30, 2, dtype=torch.float64), torch.randn(30, 2, dtype=torch.float64)
-    >>> m_c, n_c = canonical_factors(m, n)
-    >>> bool(torch.allclose(m_c @ n_c.T, m @ n.T)), bool(abs(m_c[:, 0] @ m_c[:, 1]) < 1e-8)
-    (True, True)
-    """
-    m, n = m.detach().double(), n.detach().double()
-    qm, rm = torch.linalg.qr(m)
-    qn, rn = torch.linalg.qr(n)
-    u, s, vt = torch.linalg.svd(rm @ rn.T)
-    scale = s.sqrt()
-    m_c, n_c = (qm @ u) * scale, (qn @ vt.T) * scale
-    idx = m_c.abs().argmax(dim=0)
-    signs = torch.sign(m_c[idx, torch.arange(m_c.shape[1], device=m_c.device)])
-    signs[signs == 0] = 1.0
-    return m_c * signs, n_c * signs
-
-
-def canonicalize_(module: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
-    """Rotate a low-rank module's ``m``, ``n`` into canonical form in place (J unchanged).
-
-    The optimiser's state for ``m`` and ``n`` (Adam's moments, kept for a warm start) refers to the old basis and
-    is dropped; the state of the other parameters is kept. Modules without ``m``, ``n`` are left as they are.
-
-    Parameters
-    ----------
-    module : nn.Module
-    optimizer : torch.optim.Optimizer, optional
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_lowrank._core import LowRankRNN
-    >>> from sklearn_lowrank._core.start import canonicalize_
-    >>> net = LowRankRNN(10, 0, 10, 2, alpha=0.2, generator=torch.Generator().manual_seed(0))
-    >>> J = (net.m @ net.n.T).detach()
-    >>> canonicalize_(net)
-    >>> bool(torch.allclose(net.m @ net.n.T, J, atol=1e-5)), bool(abs(net.m[:, 0] @ net.m[:, 1]) < 1e-4)
-    (True, True)
-    """
-    m, n = getattr(module, "m", None), getattr(module, "n", None)
-    if not isinstance(m, nn.Parameter) or not isinstance(n, nn.Parameter):
-        return
-    m_c, n_c = canonical_factors(m, n)
-    with torch.no_grad():
-        m.copy_(m_c)
-        n.copy_(n_c)
-    if optimizer is not None:
-        for p in (m, n):
-            optimizer.state.pop(p, None)

@@ -10,10 +10,14 @@ from __future__ import annotations
 import copy
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
+
+from .canonical import canonicalize_
+from .losses import LOSSES, masked_mse, masked_poisson_nll, null_loss
+from .solvers import LBFGS_CHUNK, LBFGS_TOL, FullBatchObjective, adam_epoch, make_optimizer
 
 __all__ = [
     "LOSSES",
@@ -25,6 +29,7 @@ __all__ = [
     "masked_mse",
     "masked_poisson_nll",
     "module_device",
+    "null_loss",
     "resolve_batch_size",
     "train",
 ]
@@ -35,7 +40,6 @@ LR_DECAY = 0.2
 MIN_LR_RATIO = 1e-2
 #: Losses that differ by less than this are round-off of a float32 network at (numerically) zero loss.
 FLAT_LOSS = 1e-10
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Devices
@@ -68,65 +72,6 @@ def check_same_device(module: nn.Module, *tensors: torch.Tensor | None) -> None:
         if tensor is not None and tensor.device != device:
             raise ValueError(f"tensors on {tensor.device} but the module's parameters on {device}; build the "
                              "module on the data's device.")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Loss
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean squared error over the observed entries.
-
-    Parameters
-    ----------
-    pred, target : Tensor of shape (n_trials, n_timesteps, n_outputs)
-        ``target`` holds zeros where ``mask`` is False.
-    mask : bool Tensor of the same shape, or None when every entry is observed.
-    """
-    if mask is None:
-        return nn.functional.mse_loss(pred, target)  # one fused pass forward and backward
-    return nn.functional.mse_loss(pred * mask, target, reduction="sum") / mask.sum().clamp_min(1)
-
-
-def masked_poisson_nll(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean Poisson negative log-likelihood of counts ``target`` under expected counts ``pred``, observed entries.
-
-    The per-entry value is ``pred - target log(pred) + target log(target) - target`` (0 log 0 = 0): the negative
-    log-likelihood shifted by that of the saturated model, i.e. half the Poisson deviance (scikit-learn's
-    ``HalfPoissonLoss``). The shift does not depend on the parameters, so the gradient is the likelihood's, and
-    the loss is >= 0 (zero only for a perfect fit), as the loop's relative ``tol`` needs.
-
-    Parameters
-    ----------
-    pred : Tensor of shape (n_trials, n_timesteps, n_outputs)
-        Expected counts, > 0 (the Poisson readout's link guarantees it; they are floored at 1e-8 in the log).
-    target : Tensor of the same shape
-        Counts (any non-negative value); zeros where ``mask`` is False.
-    mask : bool Tensor of the same shape, or None when every entry is observed.
-    """
-    per_entry = pred - torch.xlogy(target, pred.clamp_min(1e-8)) + (torch.xlogy(target, target) - target)
-    if mask is None:
-        return per_entry.mean()
-    return (per_entry * mask).sum() / mask.sum().clamp_min(1)
-
-
-#: Training objectives selected by ``TrainingConfig.loss`` (scikit-learn's names).
-LOSSES = {"squared_error": masked_mse, "poisson": masked_poisson_nll}
-
-
-def _batch_loss(pred: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None, idx: torch.Tensor,
-                loss_fn=masked_mse):
-    """``loss_fn`` (:func:`masked_mse` by default) of the predictions for trials ``idx`` against their targets.
-
-    Networks simulate time-major, so predictions read straight from the states or rates (identity readout) are
-    a (trials, steps) view of a (steps, trials) tensor; the loss then compares time-major views, gathering the
-    targets in that layout, so that neither the predictions nor their gradient are copied to another layout.
-    """
-    if pred.dim() == 3 and not pred.is_contiguous() and pred.transpose(0, 1).is_contiguous():
-        return loss_fn(pred.transpose(0, 1), targets.transpose(0, 1)[:, idx],
-                       None if mask is None else mask.transpose(0, 1)[:, idx])
-    return loss_fn(pred, targets[idx], None if mask is None else mask[idx])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -200,6 +145,10 @@ class TrainingConfig:
     loss: str  # a key of LOSSES
     #: "adaptive" lowers the rate on oscillating plateaus (:func:`_lower_learning_rate`), "constant" keeps it.
     learning_rate: str
+    #: "adam": mini-batches of trials; "lbfgs": quasi-Newton steps on the loss of all training trials (one step
+    #: per epoch; ``learning_rate*``, ``clip_grad_norm``, ``tol`` unused, ``batch_size`` only chunks the
+    #: gradient); "adam+lbfgs": "adam" until it stops, then "lbfgs" from there (each up to ``max_iter``).
+    solver: str
 
 
 @dataclass
@@ -270,8 +219,28 @@ def evaluate_loss(module: nn.Module, inputs, targets, mask, batch_size: int = 25
     return total / max(count, 1.0)
 
 
+def _tol_scale(best_loss: float, null: float | None) -> float:
+    """What ``tol`` is a fraction of: the loss itself, or for Poisson counts the deviance explained.
+
+    A squared-error loss can go to zero, so a relative improvement is meaningful. A Poisson loss of single-trial
+    counts is mostly the spiking noise, which no model removes: relative to the loss, a real improvement of the
+    rates is below any usable ``tol``. Relative to the deviance the model explains beyond the null model of mean
+    rates (``null - best_loss``), it is not. A model no better than the null falls back to the loss.
+    """
+    if null is None or not best_loss < null:
+        return best_loss
+    return null - best_loss
+
+
+def _improves(loss: float, best_loss: float, tol: float, null: float | None) -> bool:
+    """Whether ``loss`` beats ``best_loss`` by more than a fraction ``tol`` of :func:`_tol_scale`."""
+    if not math.isfinite(best_loss):
+        return loss < best_loss
+    return loss < best_loss - tol * _tol_scale(best_loss, null)
+
+
 def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResult, best_loss: float,
-                         best_at_last_decay: float) -> bool:
+                         best_at_last_decay: float, null: float | None = None) -> bool:
     """The adaptive schedule: divide the learning rate by ``1 / LR_DECAY`` if the last epochs oscillated.
 
     Epochs without improvement either lie flat within ``tol`` of the best loss (a minimum or a slow descent:
@@ -279,16 +248,17 @@ def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResu
     Only the second case lowers the rate, so that a fit that has converged stops as soon as with a constant rate.
     The rate goes down to ``MIN_LR_RATIO`` times its initial value (three divisions by 5), and no further once a
     lower rate has not improved the best loss (``best_at_last_decay``) by a fraction ``tol``: the oscillation is
-    then the noise of mini-batches at the optimum, not steps too large. Returns False when training should stop.
+    then the noise of mini-batches at the optimum, not steps too large. ``tol`` is a fraction of
+    :func:`_tol_scale` (``null``: the null model's loss, Poisson only). Returns False when training should stop.
     """
     if config.learning_rate != "adaptive":
         return False
-    if result.n_lr_decays and best_loss > best_at_last_decay * (1.0 - config.tol):
+    if result.n_lr_decays and not _improves(best_loss, best_at_last_decay, config.tol, null):
         return False
     window = result.validation_loss_curve if config.early_stopping else result.loss_curve
     window = window[-config.n_iter_no_change:]
     # Flat: within 10 tol of the best, or within float32 round-off of a zero loss.
-    if max(window) <= best_loss * (1.0 + config.tol * 10.0) + FLAT_LOSS:
+    if max(window) <= best_loss + config.tol * 10.0 * _tol_scale(best_loss, null) + FLAT_LOSS:
         return False
     lr = optimizer.param_groups[0]["lr"] * LR_DECAY
     if lr < config.learning_rate_init * MIN_LR_RATIO * (1.0 - 1e-9):
@@ -297,6 +267,23 @@ def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResu
         group["lr"] = lr
     result.n_lr_decays += 1
     return True
+
+
+def _train_in_stages(module, inputs, targets, mask, config, generator, optimizer):
+    """Adam, then L-BFGS from where Adam stopped: one result, the curves and epochs of both."""
+    first, optimizer = train(module, inputs, targets, mask, replace(config, solver="adam"), generator,
+                             optimizer=optimizer)
+    if first.stop_reason in ("diverged", "interrupted"):
+        return first, optimizer
+    # Balanced loadings (J unchanged) condition the quasi-Newton steps: Adam may leave m and n at any scale.
+    canonicalize_(module)
+    second, optimizer = train(module, inputs, targets, mask,
+                              replace(config, solver="lbfgs", learning_rate="constant"), generator)
+    second.loss_curve = first.loss_curve + second.loss_curve
+    second.validation_loss_curve = first.validation_loss_curve + second.validation_loss_curve
+    second.n_iter += first.n_iter
+    second.n_lr_decays += first.n_lr_decays
+    return second, optimizer
 
 
 def train(
@@ -326,13 +313,15 @@ def train(
         weights); on another device those come from a generator on that device seeded from this one. The same
         seed gives the same fit.
     optimizer : torch.optim.Optimizer, optional
-        Continue with this optimiser (warm start); a new Adam otherwise.
+        Continue with this optimiser (warm start) if it is of ``config.solver``'s kind; a new one otherwise.
 
     Returns
     -------
     result : TrainingResult
     optimizer : torch.optim.Optimizer
     """
+    if config.solver == "adam+lbfgs":
+        return _train_in_stages(module, inputs, targets, mask, config, generator, optimizer)
     check_same_device(module, inputs, targets, mask)
     device = module_device(module)
     if generator.device == device:
@@ -341,42 +330,50 @@ def train(
         draws = torch.Generator(device=device).manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
     result = TrainingResult()
     params = [p for p in module.parameters() if p.requires_grad]
-    if optimizer is None:
-        optimizer = torch.optim.Adam(params, lr=config.learning_rate_init)
-    else:
+    lbfgs = config.solver == "lbfgs"
+    if optimizer is None or isinstance(optimizer, torch.optim.LBFGS) != lbfgs:
+        optimizer = make_optimizer(params, config)
+    elif not lbfgs:
         # Warm start: the current learning rate applies (e.g. lowered after a divergence), not the saved one.
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate_init
     train_idx, val_idx = _split(inputs.shape[0], config, generator)
     # The held-out trials are gathered once, not at every epoch.
     val_data = (inputs[val_idx], targets[val_idx], None if mask is None else mask[val_idx])
+    null = None  # the null model's loss on the monitored trials: the unit of tol for Poisson counts
+    if config.loss == "poisson":
+        train_data = (targets[train_idx], None if mask is None else mask[train_idx])
+        null = null_loss(*(val_data[1:] if config.early_stopping else train_data), *train_data, config.loss)
     n_train = train_idx.numel()
     batch_size = resolve_batch_size(config.batch_size, n_train)
     reporter = Reporter(config.verbose, config.max_iter)
     loss_fn = LOSSES[config.loss]
+    # L-BFGS steps are single steps on the exact loss: any decrease beyond float32 round-off is progress, and
+    # training stops once n_iter_no_change steps in a row (restarted along the gradient) no longer lower it.
+    tol = LBFGS_TOL if lbfgs else config.tol
+    if lbfgs:
+        chunk = LBFGS_CHUNK if config.batch_size == "auto" else resolve_batch_size(config.batch_size, n_train)
+        objective = FullBatchObjective(module, params, inputs, targets, mask, train_idx, chunk, loss_fn,
+                                        config.noise_std)
 
     best_state = copy.deepcopy(module.state_dict())
     best_loss = best_at_last_decay = math.inf
     no_improve = 0
     try:
         for epoch in range(config.max_iter):
-            perm = train_idx[torch.randperm(n_train, generator=generator)]
-            epoch_loss, n_batches, diverged = 0.0, 0, False
-            for start in range(0, n_train, batch_size):
-                idx = perm[start : start + batch_size]
-                pred = module(inputs[idx], noise_std=config.noise_std, generator=draws)
-                loss = _batch_loss(pred, targets, mask, idx, loss_fn)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.clip_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    diverged = True
-                    break
-                optimizer.step()
-                epoch_loss += loss_value
-                n_batches += 1
+            if lbfgs:
+                objective.new_step(generator)
+                before = float(objective())  # cached: the point of the last step
+                optimizer.step(objective)
+                epoch_loss = float(objective())  # at the new point: cached when the line search ended there
+                n_batches, diverged = 1, not math.isfinite(epoch_loss)
+                if not epoch_loss < before:
+                    # The curvature history led nowhere: the next step restarts along the gradient.
+                    optimizer.state.clear()
+            else:
+                epoch_loss, n_batches, diverged = adam_epoch(module, params, optimizer, inputs, targets, mask,
+                                                             train_idx, batch_size, loss_fn, config, generator,
+                                                             draws)
             if diverged or not all(torch.isfinite(p).all() for p in params):
                 result.stop_reason = "diverged"
                 break
@@ -394,8 +391,9 @@ def train(
                 result.stop_reason = "diverged"
                 break
             # MLPRegressor's rule with a relative tol (losses of rates and currents differ in scale): an epoch
-            # counts as no improvement unless it beats the best by a fraction tol.
-            if monitored < best_loss * (1.0 - config.tol):
+            # counts as no improvement unless it beats the best by a fraction tol (of the loss, or of the
+            # deviance explained for Poisson counts: _tol_scale).
+            if _improves(monitored, best_loss, tol, None if lbfgs else null):
                 no_improve = 0
             else:
                 no_improve += 1
@@ -403,7 +401,7 @@ def train(
                 best_loss = monitored
                 best_state = copy.deepcopy(module.state_dict())
             if no_improve >= config.n_iter_no_change:
-                if not _lower_learning_rate(optimizer, config, result, best_loss, best_at_last_decay):
+                if not _lower_learning_rate(optimizer, config, result, best_loss, best_at_last_decay, null):
                     result.stop_reason = "converged"
                     break
                 best_at_last_decay = best_loss

@@ -1,0 +1,101 @@
+"""Training objectives: masked losses over the observed entries of (n_trials, n_timesteps, n_outputs) tensors."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["LOSSES", "batch_loss", "masked_mse", "masked_poisson_nll", "null_loss"]
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean squared error over the observed entries.
+
+    Parameters
+    ----------
+    pred, target : Tensor of shape (n_trials, n_timesteps, n_outputs)
+        ``target`` holds zeros where ``mask`` is False.
+    mask : bool Tensor of the same shape, or None when every entry is observed.
+    """
+    if mask is None:
+        return nn.functional.mse_loss(pred, target)  # one fused pass forward and backward
+    return nn.functional.mse_loss(pred * mask, target, reduction="sum") / mask.sum().clamp_min(1)
+
+
+def masked_poisson_nll(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean Poisson negative log-likelihood of counts ``target`` under expected counts ``pred``, observed entries.
+
+    The per-entry value is ``pred - target log(pred) + target log(target) - target`` (0 log 0 = 0): the negative
+    log-likelihood shifted by that of the saturated model, i.e. half the Poisson deviance (scikit-learn's
+    ``HalfPoissonLoss``). The shift does not depend on the parameters, so the gradient is the likelihood's, and
+    the loss is >= 0 (zero only for a perfect fit), as the loop's relative ``tol`` needs.
+
+    Parameters
+    ----------
+    pred : Tensor of shape (n_trials, n_timesteps, n_outputs)
+        Expected counts, > 0 (the Poisson readout's link guarantees it; they are floored at 1e-8 in the log).
+    target : Tensor of the same shape
+        Counts (any non-negative value); zeros where ``mask`` is False.
+    mask : bool Tensor of the same shape, or None when every entry is observed.
+    """
+    per_entry = pred - torch.xlogy(target, pred.clamp_min(1e-8)) + (torch.xlogy(target, target) - target)
+    # Summed in float64: the loss is mostly the spiking noise, and near the optimum the differences a line search
+    # compares are below float32's resolution of a float32 sum over millions of entries.
+    if mask is None:
+        return per_entry.sum(dtype=torch.float64) / per_entry.numel()
+    return (per_entry * mask).sum(dtype=torch.float64) / mask.sum().clamp_min(1)
+
+
+#: Training objectives selected by ``TrainingConfig.loss`` (scikit-learn's names).
+LOSSES = {"squared_error": masked_mse, "poisson": masked_poisson_nll}
+
+
+def batch_loss(pred: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None, idx: torch.Tensor,
+               loss_fn=masked_mse):
+    """``loss_fn`` (:func:`masked_mse` by default) of the predictions for trials ``idx`` against their targets.
+
+    Networks simulate time-major, so predictions read straight from the states or rates (identity readout) are
+    a (trials, steps) view of a (steps, trials) tensor; the loss then compares time-major views, gathering the
+    targets in that layout, so that neither the predictions nor their gradient are copied to another layout.
+    """
+    if pred.dim() == 3 and not pred.is_contiguous() and pred.transpose(0, 1).is_contiguous():
+        return loss_fn(pred.transpose(0, 1), targets.transpose(0, 1)[:, idx],
+                       None if mask is None else mask.transpose(0, 1)[:, idx])
+    return loss_fn(pred, targets[idx], None if mask is None else mask[idx])
+
+
+def null_loss(targets: torch.Tensor, mask: torch.Tensor | None, reference: torch.Tensor,
+              reference_mask: torch.Tensor | None, loss: str) -> float | None:
+    """Poisson loss on ``targets`` of the null model that predicts each output's mean count over ``reference``.
+
+    The unit of ``tol`` in the stopping rule of :func:`~sklearn_lowrank._core.training.train` for Poisson counts;
+    None for the other losses, whose rule is relative to the loss itself.
+
+    Parameters
+    ----------
+    targets, reference : Tensor of shape (n_trials, n_timesteps, n_outputs)
+        Counts to score, and counts the means are taken over (zeros where unobserved).
+    mask, reference_mask : bool Tensor of the same shape or None
+        True where observed.
+    loss : str
+        A key of :data:`LOSSES`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.losses import null_loss
+    >>> y = torch.tensor([[[0.0], [2.0]]])
+    >>> round(null_loss(y, None, y, None, "poisson"), 4)  # mean 1: (1 - 0) and (1 - 2 log 1 + 2 log 2 - 2)
+    0.6931
+    >>> null_loss(y, None, y, None, "squared_error") is None
+    True
+    """
+    if loss != "poisson":
+        return None
+    dims = tuple(range(reference.dim() - 1))
+    if reference_mask is None:
+        mean = reference.mean(dim=dims)
+    else:
+        mean = reference.sum(dim=dims) / reference_mask.sum(dim=dims).clamp_min(1)
+    pred = mean.clamp_min(1e-8).expand_as(targets)
+    return float(LOSSES[loss](pred, targets, mask))

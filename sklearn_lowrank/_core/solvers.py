@@ -1,0 +1,105 @@
+"""The optimisers of the training loop: Adam on mini-batches of trials, L-BFGS on all trials."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .losses import batch_loss
+
+__all__ = ["LBFGS_CHUNK", "LBFGS_HISTORY", "LBFGS_TOL", "FullBatchObjective", "adam_epoch", "make_optimizer"]
+
+#: Steps L-BFGS remembers to approximate the curvature (torch's default is 100; a low-rank network has few
+#: parameters, and a short memory adapts faster as the curvature changes along the path).
+LBFGS_HISTORY = 20
+#: L-BFGS's ``tol``, relative to the loss: the relative resolution of float32, the precision of the network's
+#: predictions (smaller changes of the loss are round-off).
+LBFGS_TOL = float(torch.finfo(torch.float32).eps)
+#: Trials per chunk of the full-batch gradient of L-BFGS with ``batch_size="auto"`` (a memory bound only).
+LBFGS_CHUNK = 256
+
+
+class FullBatchObjective:
+    """The loss of all training trials and its gradient: the closure L-BFGS evaluates.
+
+    The gradient is accumulated chunk by chunk (the memory of one chunk's graph, not of all trials). The last
+    evaluation is cached: L-BFGS evaluates again, at the start of each step, the point its line search accepted.
+    With recurrent noise, each step draws its noise from a new seed and every evaluation within the step uses that
+    seed, so that the line search compares losses of one objective.
+    """
+
+    def __init__(self, module, params, inputs, targets, mask, idx, chunk, loss_fn, noise_std):
+        self.module, self.params = module, params
+        self.data = (inputs, targets, mask)
+        self.chunks = [idx[start : start + chunk] for start in range(0, idx.numel(), chunk)]
+        self.n_obs = [float(c.numel() * targets[0].numel() if mask is None else mask[c].sum()) for c in self.chunks]
+        self.total = max(sum(self.n_obs), 1.0)
+        self.loss_fn, self.noise_std = loss_fn, noise_std
+        self.seed, self._cache = None, None
+
+    def new_step(self, generator: torch.Generator) -> None:
+        if self.noise_std > 0:
+            self.seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            self._cache = None
+
+    def __call__(self) -> torch.Tensor:
+        x = torch.cat([p.detach().reshape(-1) for p in self.params])
+        if self._cache is not None and torch.equal(x, self._cache[0]):
+            for p, grad in zip(self.params, self._cache[2]):
+                p.grad = grad.clone()
+            return self._cache[1]
+        inputs, targets, mask = self.data
+        draws = None
+        if self.noise_std > 0:
+            draws = torch.Generator(device=inputs.device).manual_seed(self.seed)
+        for p in self.params:
+            p.grad = None
+        # Summed in float64: late steps change a mean loss by less than float32's resolution at its value.
+        total = torch.zeros((), dtype=torch.float64, device=inputs.device)
+        for idx, n_obs in zip(self.chunks, self.n_obs):
+            pred = self.module(inputs[idx], noise_std=self.noise_std, generator=draws)
+            loss = batch_loss(pred, targets, mask, idx, self.loss_fn) * (n_obs / self.total)
+            loss.backward()
+            total += loss.detach().double()
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in self.params]
+        self._cache = (x, total, grads)
+        return total
+
+
+def adam_epoch(module, params, optimizer, inputs, targets, mask, train_idx, batch_size, loss_fn, config,
+               generator, draws) -> tuple[float, int, bool]:
+    """One pass over the training trials in shuffled mini-batches: (summed batch loss, batches, diverged).
+
+    ``config`` is the loop's :class:`~sklearn_lowrank._core.training.TrainingConfig` (its ``noise_std`` and
+    ``clip_grad_norm``); ``generator`` shuffles the trials, ``draws`` draws the recurrent noise.
+    """
+    n_train = train_idx.numel()
+    perm = train_idx[torch.randperm(n_train, generator=generator)]
+    epoch_loss, n_batches = 0.0, 0
+    for start in range(0, n_train, batch_size):
+        idx = perm[start : start + batch_size]
+        pred = module(inputs[idx], noise_std=config.noise_std, generator=draws)
+        loss = batch_loss(pred, targets, mask, idx, loss_fn)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            return epoch_loss, n_batches, True
+        optimizer.step()
+        epoch_loss += loss_value
+        n_batches += 1
+    return epoch_loss, n_batches, False
+
+
+def make_optimizer(params, config) -> torch.optim.Optimizer:
+    """A new optimiser for ``config.solver`` ("adam" or "lbfgs") over ``params``."""
+    if config.solver == "lbfgs":
+        # One quasi-Newton step per call (per epoch), its step length found by a strong-Wolfe line search. torch's
+        # own tolerances are off (a mean loss over many entries has tiny gradients): the loop's rule stops.
+        return torch.optim.LBFGS(params, lr=1.0, max_iter=1, history_size=LBFGS_HISTORY,
+                                 line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
+    return torch.optim.Adam(params, lr=config.learning_rate_init)

@@ -1,0 +1,155 @@
+"""The optimisers of the training loop (Adam, L-BFGS on all trials) and the Poisson stopping rule."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_lowrank import LowRankRNNRegressor
+from sklearn_lowrank._core import LowRankRNN
+from sklearn_lowrank._core.losses import LOSSES, masked_poisson_nll, null_loss
+from sklearn_lowrank._core.solvers import FullBatchObjective
+from sklearn_lowrank._core.training import TrainingConfig, _improves, evaluate_loss, train
+from sklearn_lowrank.datasets import make_spiking_teacher
+
+
+@pytest.fixture(scope="module")
+def spikes():
+    # Single trials of few conditions at low rates: the loss is mostly spiking noise, as in recordings.
+    return make_spiking_teacher(n_neurons=30, n_conditions=4, n_trials_per_condition=10, n_timesteps=25,
+                                rate_range=(5.0, 20.0), random_state=0)
+
+
+def _fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+def _config(**kw):
+    base = dict(max_iter=30, batch_size="auto", learning_rate_init=1e-2, tol=1e-3, n_iter_no_change=5,
+                early_stopping=False, validation_fraction=0.1, clip_grad_norm=1.0, noise_std=0.0, verbose=0,
+                loss="poisson", learning_rate="constant", solver="lbfgs")
+    return TrainingConfig(**{**base, **kw})
+
+
+def test_poisson_tol_is_a_fraction_of_the_explained_deviance():
+    # Loss 1.00 against a null model at 1.01: the explained deviance is 0.01, so tol=1e-3 asks for 1e-5.
+    assert _improves(0.99998, 1.0, 1e-3, 1.01)
+    assert not _improves(0.999995, 1.0, 1e-3, 1.01)
+    # Relative to the loss (squared error, or a model no better than the null) it would ask for 1e-3.
+    assert not _improves(0.99998, 1.0, 1e-3, None)
+    assert not _improves(0.99998, 1.0, 1e-3, 0.9)
+    assert _improves(0.998, 1.0, 1e-3, 0.9)
+
+
+def test_null_loss_is_the_mean_count_model():
+    rng = np.random.default_rng(0)
+    y = torch.tensor(rng.poisson(0.3, size=(6, 5, 3)), dtype=torch.float32)
+    mask = torch.ones_like(y, dtype=torch.bool)
+    mask[0, :, 0] = False
+    y_masked = y * mask
+    mean = y_masked.sum(dim=(0, 1)) / mask.sum(dim=(0, 1))
+    expected = masked_poisson_nll(mean.expand_as(y), y_masked, mask)
+    assert null_loss(y_masked, mask, y_masked, mask, "poisson") == pytest.approx(float(expected))
+
+
+def test_full_batch_objective_is_the_loss_of_all_trials_in_any_chunks():
+    gen = torch.Generator().manual_seed(0)
+    net = LowRankRNN(12, 2, 12, 2, alpha=0.2, generator=gen)
+    X = torch.randn(7, 9, 2, generator=gen)
+    y = torch.poisson(torch.full((7, 9, 12), 0.7), generator=gen)
+    mask = torch.rand(7, 9, 12, generator=gen) > 0.2
+    y = y * mask
+    params = [p for p in net.parameters() if p.requires_grad]
+
+    class Softplus(torch.nn.Module):  # expected counts from the readout, as the Poisson readout gives
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x, noise_std=0.0, generator=None):
+            return torch.nn.functional.softplus(self.net(x, noise_std=noise_std, generator=generator))
+
+    model = Softplus()
+    net.zero_grad()
+    whole = masked_poisson_nll(model(X), y, mask)
+    whole.backward()
+    grads = [p.grad.clone() for p in params]
+    for chunk in (7, 3, 1):
+        objective = FullBatchObjective(model, params, X, y, mask, torch.arange(7), chunk,
+                                       LOSSES["poisson"], 0.0)
+        assert float(objective()) == pytest.approx(float(whole.detach()), rel=1e-6)
+        for p, g in zip(params, grads):
+            torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-7)
+        # Cached at an unchanged point: same value, same gradient, no new evaluation needed.
+        assert float(objective()) == pytest.approx(float(whole.detach()), rel=1e-6)
+
+
+def test_lbfgs_lowers_the_loss_every_kept_step_and_is_deterministic(spikes):
+    X, y = spikes.X, spikes.y
+    est = _fit(LowRankRNNRegressor(rank=2, loss="poisson", solver="lbfgs", max_iter=15, random_state=0), X, y)
+    curve = np.asarray(est.loss_curve_)
+    assert est.n_iter_ == curve.size > 1
+    assert curve[-1] < curve[0]
+    assert np.all(np.diff(np.minimum.accumulate(curve)) <= 0)
+    again = _fit(LowRankRNNRegressor(rank=2, loss="poisson", solver="lbfgs", max_iter=15, random_state=0), X, y)
+    np.testing.assert_array_equal(est.m_, again.m_)
+    np.testing.assert_array_equal(est.loss_curve_, again.loss_curve_)
+
+
+def test_auto_solver_polishes_poisson_fits_with_lbfgs(spikes):
+    X, y = spikes.X, spikes.y
+    adam = _fit(LowRankRNNRegressor(rank=2, loss="poisson", solver="adam", random_state=0), X, y)
+    auto = _fit(LowRankRNNRegressor(rank=2, loss="poisson", random_state=0), X, y)
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    yt = torch.as_tensor(y, dtype=torch.float32)
+    loss_adam = evaluate_loss(adam.module_, Xt, yt, None, loss="poisson")
+    loss_auto = evaluate_loss(auto.module_, Xt, yt, None, loss="poisson")
+    # The same Adam stage, then L-BFGS from where it stopped: more epochs, a lower likelihood loss.
+    assert auto.n_iter_ > adam.n_iter_
+    np.testing.assert_allclose(auto.loss_curve_[:adam.n_iter_], adam.loss_curve_, rtol=1e-6)
+    assert loss_auto < loss_adam
+    assert auto.score(X, y) > adam.score(X, y)
+
+
+def test_lbfgs_with_recurrent_noise_uses_one_draw_per_step():
+    gen = torch.Generator().manual_seed(1)
+    net = LowRankRNN(8, 1, 8, 1, alpha=0.2, generator=gen)
+    X = torch.randn(4, 6, 1, generator=gen)
+    y = torch.randn(4, 6, 8, generator=gen)
+    params = [p for p in net.parameters() if p.requires_grad]
+    objective = FullBatchObjective(net, params, X, y, None, torch.arange(4), 4, LOSSES["squared_error"], 0.5)
+    objective.new_step(torch.Generator().manual_seed(0))
+    first = float(objective())
+    objective._cache = None  # evaluate again, at the same point: the same noise within a step
+    assert float(objective()) == first
+    objective.new_step(torch.Generator().manual_seed(1))
+    assert float(objective()) != first
+
+
+def test_warm_start_switches_solver_and_keeps_going(spikes):
+    X, y = spikes.X, spikes.y
+    est = _fit(LowRankRNNRegressor(rank=1, loss="poisson", solver="adam", max_iter=10, warm_start=True,
+                                   random_state=0), X, y)
+    first = est.loss_curve_[-1]
+    _fit(est.set_params(solver="lbfgs"), X, y)
+    assert isinstance(est._optimizer, torch.optim.LBFGS)
+    assert min(est.loss_curve_[10:]) < first
+
+
+def test_train_core_lbfgs_on_squared_error():
+    gen = torch.Generator().manual_seed(0)
+    teacher = LowRankRNN(10, 1, 10, 1, alpha=0.2, generator=gen)
+    X = torch.randn(6, 12, 1, generator=gen)
+    with torch.no_grad():
+        y = teacher(X)
+    student = LowRankRNN(10, 1, 10, 1, alpha=0.2, generator=torch.Generator().manual_seed(3))
+    start = evaluate_loss(student, X, y, None)
+    result, optimizer = train(student, X, y, None, _config(loss="squared_error", max_iter=40),
+                              torch.Generator().manual_seed(0))
+    assert isinstance(optimizer, torch.optim.LBFGS)
+    assert evaluate_loss(student, X, y, None) < 0.1 * start
+    assert result.n_iter == len(result.loss_curve)
