@@ -15,6 +15,7 @@ from sklearn.utils import Bunch
 
 from .metrics import bits_per_spike, d2_poisson_per_feature, r2_per_feature
 from .model_selection import _standard_error
+from .preprocessing import GaussianSmoother
 
 __all__ = ["write_report"]
 
@@ -83,9 +84,12 @@ def _poisson_scores(y, y_cv, y_fit, cv_score, fit_score):
 #: Per loss: the per-neuron and summary scores, the table's name, how figures name the score, the activity's unit.
 _SCORES = {
     "squared_error": {"scores": _r2_scores, "table": "r2_per_neuron", "figure": "r2_figure", "column": "r2",
-                      "name": "$R^2$", "description": "R^2, variance explained (variance-weighted over neurons)"},
+                      "name": "$R^2$", "display_sigma": 0.0,
+                      "description": "R^2, variance explained (variance-weighted over neurons)"},
+    # single-trial counts averaged over a few trials are still mostly spiking noise: the recorded curves of the
+    # predictions figure are smoothed for display (scores are computed on the counts as recorded)
     "poisson": {"scores": _poisson_scores, "table": "d2_per_neuron", "figure": "d2_figure", "column": "d2",
-                "name": "Poisson $D^2$",
+                "name": "Poisson $D^2$", "display_sigma": 2.0,
                 "description": "D^2, Poisson deviance explained (summed over neurons, each against its mean "
                                "count), as scikit-learn's d2_tweedie_score(power=1); bits per spike as the "
                                "Neural Latents Benchmark"},
@@ -143,11 +147,14 @@ def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, con
     which = "cv" if held_out else "fit"
     kind = "cross-validated" if held_out else "in-sample"
     fig, axes = subplots(3, figsize=(12.5, 3.6))
-    plotting.plot_predicted_vs_recorded(y, y_shown, labels, conditions=conditions, axes=axes[0], time=time,
+    sigma = spec["display_sigma"]
+    y_drawn = GaussianSmoother(sigma=sigma).fit_transform(y) if sigma else y
+    plotting.plot_predicted_vs_recorded(y_drawn, y_shown, labels, conditions=conditions, axes=axes[0], time=time,
                                         ylabel=activity_label, labels_title=labels_title,
                                         scores=columns[f"{spec['column']}_{which}"], score_label=spec["name"])
     source = "held-out predictions (cross-validation)" if held_out else "predictions of the refitted model"
-    fig.suptitle(f"recorded (solid) vs {source}: best, median and worst neuron", fontsize="medium")
+    smoothed = f", smoothed over {sigma:g} steps for display" if sigma else ""
+    fig.suptitle(f"recorded (solid{smoothed}) vs {source}: best, median and worst neuron", fontsize="medium")
     fig.savefig(out / "predictions.png", dpi=120)
     files["predictions_figure"] = "predictions.png"
 
@@ -183,8 +190,9 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     held-out predictions), ``median_bits_per_spike_per_neuron_cv``, ``d2_fit`` and ``bits_per_spike_fit``, and
     no ``r2_*`` key; the table and its figure are ``d2_per_neuron.csv`` (columns
     ``neuron,d2_cv,d2_fit,bits_per_spike_cv,bits_per_spike_fit``) and ``d2_per_neuron.png`` (histograms of
-    D^2 and bits per spike). The cross-validated scores per rank are the search's own (the estimator's
-    ``score``: leave ``scoring`` unset).
+    D^2 and bits per spike); in ``predictions.png`` the recorded counts are smoothed over 2 steps (Gaussian
+    sigma) for display. The cross-validated scores per rank are the search's own (the estimator's ``score``:
+    leave ``scoring`` unset).
 
     Parameters
     ----------

@@ -196,6 +196,7 @@ def test_write_report_poisson_scores_and_figure_labels(teacher, tmp_path, monkey
     predictions = saved["predictions.png"].axes
     assert predictions[0].get_ylabel() == "spike count per bin"
     assert all("Poisson $D^2$ =" in ax.get_title() for ax in predictions)
+    assert "smoothed over 2 steps for display" in saved["predictions.png"].get_suptitle()
     assert [ax.get_xlabel() for ax in saved["d2_per_neuron.png"].axes] == [
         "cross-validated Poisson $D^2$ per neuron", "cross-validated bits per spike per neuron"]
     assert not any("R^2" in text for fig in saved.values() for ax in fig.axes
