@@ -111,7 +111,8 @@ def _load_nwb(path: Path, args) -> tuple[np.ndarray, np.ndarray, dict]:
 
     try:
         return load_nwb_trials(path, align_to=args.align_to, window=tuple(args.window or (0.0, 1000.0)),
-                               bin_size=args.bin_size, input_columns=args.input_columns or ())
+                               bin_size=args.bin_size, input_columns=args.input_columns or (),
+                               output="counts" if args.loss == "poisson" else "rates")
     except ImportError as exc:
         raise CLIError(str(exc)) from None
     except (OSError, KeyError) as exc:
@@ -134,6 +135,34 @@ def _check_arrays(X, y) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def _check_counts(y) -> None:
+    """The estimators' check of Poisson targets, at the door: negative y is an error that names the option."""
+    from ._counts import check_counts
+
+    try:
+        with warnings.catch_warnings():
+            # silent neurons are warned about by each fit, shown once by the command line with the fits' warnings
+            warnings.simplefilter("ignore", UserWarning)
+            check_counts(y, None)
+    except ValueError as exc:
+        raise CLIError(f"--loss poisson: {exc} (--loss squared_error fits activity of any sign.)") from None
+
+
+def check_loss_options(args) -> None:
+    """Refuse preprocessing that turns spike counts into something the Poisson likelihood does not describe."""
+    if args.loss != "poisson":
+        return
+    if args.zscore:
+        raise CLIError("--zscore with --loss poisson: z-scored counts are negative and no longer counts; drop "
+                       "--zscore (the Poisson readout maps the network's states to each neuron's expected counts "
+                       "itself) or fit z-scored activity with --loss squared_error.")
+    if args.smooth > 0:
+        raise CLIError(f"--smooth {args.smooth:g} with --loss poisson: smoothed counts are correlated across bins "
+                       "and not counts, while the Poisson likelihood assumes independent counts per bin; drop "
+                       "--smooth (the network's dynamics smooth the predicted rates) or fit smoothed rates with "
+                       "--loss squared_error.")
+
+
 def trial_labels(conditions: dict, key: str | None, option: str, n_trials: int):
     if key is None:
         return None
@@ -153,6 +182,8 @@ def load_recording(args):
     nwb = path.suffix.lower() == ".nwb"
     X, y, conditions = _load_nwb(path, args) if nwb else _load_npz(path)
     X, y = _check_arrays(np.asarray(X), np.asarray(y))
+    if args.loss == "poisson":
+        _check_counts(y)
     if args.window is not None and not nwb:
         start, stop = (int(round(v)) for v in args.window)
         if not 0 <= start < stop <= y.shape[1]:
@@ -167,6 +198,22 @@ def load_recording(args):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _bin_counts(X, y, size: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Sum counts over whole bins: the expected count of a bin grows with its width, so every bin must cover
+    ``size`` steps. The last incomplete bin is dropped and a bin with an unrecorded step is unrecorded (NaN): a
+    partial sum would read as a low count."""
+    from .preprocessing import TimeBinner
+
+    n_kept = (y.shape[1] // size) * size
+    X, y = X[:, :n_kept], y[:, :n_kept]
+    sums = TimeBinner(size, statistic="sum")
+    partial = sums.fit_transform(np.isnan(y).astype(np.float32)) > 0
+    y = sums.fit_transform(y)
+    y[partial] = np.nan
+    return TimeBinner(size).fit_transform(X), y, (f"TimeBinner({size}) on X, TimeBinner({size}, "
+                                                  "statistic='sum') on the counts y")
+
+
 def preprocess(X, y, args) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """--bin (X and y), --smooth and --zscore (y), in this order; the steps done, for the summary."""
     from .preprocessing import GaussianSmoother, TimeBinner, TrialStandardScaler
@@ -175,9 +222,15 @@ def preprocess(X, y, args) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if args.bin > 1:
         if args.bin > y.shape[1]:
             raise CLIError(f"--bin {args.bin} is longer than the {y.shape[1]} time steps of a trial.")
-        X = TimeBinner(args.bin).fit_transform(X)
-        y = TimeBinner(args.bin).fit_transform(y)
-        steps.append(f"TimeBinner({args.bin}) on X and y")
+        if args.loss == "poisson":
+            n_steps = y.shape[1]
+            X, y, step = _bin_counts(X, y, args.bin)
+            dropped = n_steps - args.bin * y.shape[1]
+            steps.append(step + (f" ({dropped} last steps dropped: an incomplete bin)" if dropped else ""))
+        else:
+            X = TimeBinner(args.bin).fit_transform(X)
+            y = TimeBinner(args.bin).fit_transform(y)
+            steps.append(f"TimeBinner({args.bin}) on X and y")
     if args.smooth > 0:
         y = GaussianSmoother(sigma=args.smooth).fit_transform(y)
         steps.append(f"GaussianSmoother(sigma={args.smooth:g}) on y")
@@ -188,7 +241,12 @@ def preprocess(X, y, args) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def check_scale(y, args) -> None:
-    """Refuse activity that tanh rates cannot reach; warn about raw rates, with the option that fixes them."""
+    """Refuse activity that tanh rates cannot reach; warn about raw rates, with the option that fixes them.
+
+    Spike counts (--loss poisson) are fitted at any scale: the Poisson readout has its own gain and offsets.
+    """
+    if args.loss == "poisson":
+        return
     observed = np.abs(y[np.isfinite(y)])
     low, high = float(np.nanmin(y)), float(np.nanmax(y))
     if args.output_activation == "tanh" and (low <= -1.0 or high >= 1.0):
@@ -199,7 +257,7 @@ def check_scale(y, args) -> None:
     if not args.zscore and typical > _RAW_SCALE:
         say("warning", f"y looks like raw rates (from {low:.3g} to {high:.3g}, 90% of |y| below {typical:.3g}); "
                         "the network's states are of order 1 and their mean would dominate the fit: pass "
-                        "--zscore (and --smooth for spike counts).")
+                        "--zscore (spike counts: --loss poisson fits them as they are).")
 
 
 def stimulus_period(X, args):

@@ -35,13 +35,20 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "fit", help="choose the rank of a recording by cross-validation, refit and write a report",
         description="Choose the rank by cross-validation (one-standard-error rule), refit on all trials and write "
                     "model.joblib, summary.json, r2_per_neuron.csv, latents.npy and the figures rank_curve.png, "
-                    "latents.png, predictions.png and r2_per_neuron.png to --out. Rates in spikes/s should be "
-                    "z-scored (--zscore): the network's states are of order 1.",
+                    "latents.png, predictions.png and r2_per_neuron.png to --out (with --loss poisson, "
+                    "d2_per_neuron.csv and d2_per_neuron.png: Poisson deviance explained and bits per spike). "
+                    "Rates in spikes/s should be z-scored (--zscore): the network's states are of order 1. Spike "
+                    "counts are fitted as they are with --loss poisson.",
     )
     fit.add_argument("data", metavar="DATA",
                      help="an .npz file with arrays X (n_trials, n_timesteps, n_inputs) and y (n_trials, "
                           "n_timesteps, n_neurons; NaN = not recorded) and optionally per-trial arrays (for "
                           "--groups, --labels), or an .nwb file (needs pynwb)")
+    fit.add_argument("--loss", choices=("squared_error", "poisson"), default="squared_error",
+                     help="squared_error: y is activity (rates), scored by R^2; poisson: y holds spike counts per "
+                          "bin (single trials welcome; an NWB file is read as counts), fitted by the Poisson "
+                          "likelihood and scored by the deviance explained D^2 and bits per spike; --zscore and "
+                          "--smooth are refused, --bin sums counts (default: squared_error)")
     fit.add_argument("--ranks", default="1-5", help="candidate ranks, e.g. '1-5' or '1,2,4' (default: 1-5)")
     fit.add_argument("--cv", type=int, default=5, help="number of cross-validation folds (default: 5)")
     fit.add_argument("--out", required=True, metavar="DIR", help="folder for the model and the report")
@@ -62,7 +69,9 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
                       help="time window kept: time steps [START, STOP) of an .npz file; ms around the alignment "
                            "time of an .nwb file (default: everything; 0 1000 for NWB)")
     prep.add_argument("--bin", type=_positive_int, default=1, metavar="N",
-                      help="average N consecutive steps of X and y (TimeBinner; default: 1)")
+                      help="average N consecutive steps of X and y (TimeBinner; with --loss poisson the counts "
+                           "of y are summed, a last incomplete bin is dropped and a bin with a missing step is "
+                           "missing; default: 1)")
     prep.add_argument("--smooth", type=_non_negative_float, default=0.0, metavar="SIGMA",
                       help="Gaussian smoothing of y over time, SIGMA in steps, NaN-aware (GaussianSmoother; "
                            "default: 0, none)")

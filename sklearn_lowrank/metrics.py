@@ -8,7 +8,8 @@ compare two connectivity matrices or subspaces.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import xlogy
+
+from ._deviance import poisson_deviances as _poisson_deviances
 
 __all__ = [
     "r2_score_trials",
@@ -308,26 +309,7 @@ def psychometric_matrix(y_true, y_pred, conditions, *, first="coherence_1", seco
 # Spike counts
 # ---------------------------------------------------------------------------------------------------------------
 
-__all__ += ["bits_per_spike", "d2_poisson_score_trials"]
-
-
-def _count_arrays(y_counts, predicted_rates):
-    """float64 copies of counts and rates of the same shape; rates must be >= 0 where counts are observed."""
-    y = np.asarray(y_counts, dtype=np.float64)
-    mu = np.asarray(predicted_rates, dtype=np.float64)
-    if y.shape != mu.shape:
-        raise ValueError(f"y_counts and predicted_rates have different shapes: {y.shape} and {mu.shape}.")
-    if y.ndim == 2:  # (n_samples, n_neurons)
-        y, mu = y[None], mu[None]
-    if y.ndim != 3:
-        raise ValueError(f"y_counts must have shape (n_trials, n_timesteps, n_neurons); got {y.shape}.")
-    obs = ~np.isnan(y)
-    if np.any(y[obs] < 0):
-        raise ValueError("y_counts has negative entries; pass spike counts per bin (>= 0).")
-    if not np.all(np.isfinite(mu[obs])) or np.any(mu[obs] < 0):
-        raise ValueError("predicted_rates must be finite and >= 0 (expected counts per bin) wherever y_counts is "
-                         "observed; e.g. the predict() of an estimator fitted with loss='poisson'.")
-    return y, mu, obs
+__all__ += ["bits_per_spike", "d2_poisson_score_trials", "d2_poisson_per_feature"]
 
 
 def bits_per_spike(y_counts, predicted_rates) -> float:
@@ -359,15 +341,11 @@ def bits_per_spike(y_counts, predicted_rates) -> float:
     >>> round(bits_per_spike(counts, rates), 3), abs(bits_per_spike(counts, null)) < 1e-12
     (0.243, True)
     """
-    y, mu, obs = _count_arrays(y_counts, predicted_rates)
-    n_spikes = float(np.sum(np.where(obs, y, 0.0)))
-    if n_spikes == 0:
+    model, null, spikes = _poisson_deviances(y_counts, predicted_rates, None)
+    if spikes.sum() == 0:
         raise ValueError("y_counts holds no spike; bits per spike are undefined.")
-    y0 = np.where(obs, y, 0.0)
-    null = np.nan_to_num(np.nanmean(np.where(obs, y, np.nan), axis=(0, 1), keepdims=True))
-    with np.errstate(divide="ignore", invalid="ignore"):  # log L without log(y!), which cancels
-        gain = np.sum(np.where(obs, xlogy(y0, mu) - mu - xlogy(y0, null) + null, 0.0))
-    return float(gain / (n_spikes * np.log(2.0)))
+    # a deviance is -2 log L up to a term of the counts alone: the log-likelihood gain is half the drop in deviance
+    return float((null.sum() - model.sum()) / (2.0 * spikes.sum() * np.log(2.0)))
 
 
 def d2_poisson_score_trials(y_counts, predicted_rates, *, sample_weight=None) -> float:
@@ -376,7 +354,7 @@ def d2_poisson_score_trials(y_counts, predicted_rates, *, sample_weight=None) ->
     ``1 - sum D(y, rates) / sum D(y, null)`` with D the Poisson deviance summed over the observed entries and the
     null model predicting each neuron's (weighted) mean count: scikit-learn's ``d2_tweedie_score(power=1)`` with a
     per-neuron null model, summed over neurons (as a variance-weighted R^2 sums squares). The ``score`` of the
-    estimators fitted with ``loss="poisson"``.
+    estimators fitted with ``loss="poisson"``; :func:`d2_poisson_per_feature` gives it per neuron.
 
     Parameters
     ----------
@@ -398,25 +376,41 @@ def d2_poisson_score_trials(y_counts, predicted_rates, *, sample_weight=None) ->
     >>> d2_poisson_score_trials(y, y), d2_poisson_score_trials(y, np.full_like(y, 2.0))
     (1.0, 0.0)
     """
-    y, mu, obs = _count_arrays(y_counts, predicted_rates)
-    n_trials = y.shape[0]
-    w = np.ones(n_trials) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n_trials,):
-        raise ValueError(f"sample_weight must have shape ({n_trials},), got {w.shape}.")
-    wo = w[:, None, None] * obs
-    y0 = np.where(obs, y, 0.0)
-    total = wo.sum(axis=(0, 1))
-    mean = np.where(total > 0, (wo * y0).sum(axis=(0, 1)) / np.maximum(total, 1e-300), 0.0)
-
-    def deviance(pred):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return float(np.sum(wo * 2.0 * (xlogy(y0, y0) - xlogy(y0, pred) - y0 + pred)))
-
-    null = deviance(np.broadcast_to(mean, y.shape))
-    model = deviance(np.where(obs, mu, 0.0))
+    model, null = (float(d.sum()) for d in _poisson_deviances(y_counts, predicted_rates, sample_weight)[:2])
     if null == 0:
         return 1.0 if model == 0 else 0.0
     return float(1.0 - model / null)
+
+
+def d2_poisson_per_feature(y_counts, predicted_rates, *, sample_weight=None) -> np.ndarray:
+    """Poisson deviance explained, D^2, of each feature (neuron) separately, ignoring NaN in ``y_counts``.
+
+    The per-neuron terms of :func:`d2_poisson_score_trials`: ``1 - D_i(y, rates) / D_i(y, mean count of i)``.
+
+    Parameters
+    ----------
+    y_counts : array-like of shape (n_trials, n_timesteps, n_neurons)
+        Spike counts per bin; NaN marks a missing observation.
+    predicted_rates : array-like of the same shape
+        Expected counts (>= 0).
+    sample_weight : array-like of shape (n_trials,), optional
+
+    Returns
+    -------
+    scores : ndarray of shape (n_neurons,)
+        NaN for a neuron whose observed counts are all equal (e.g. one that never fires): no deviance to explain.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank.metrics import d2_poisson_per_feature
+    >>> y = np.array([[[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]]])
+    >>> d2_poisson_per_feature(y, y)
+    array([ 1., nan])
+    """
+    model, null, _ = _poisson_deviances(y_counts, predicted_rates, sample_weight)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(null > 0, 1.0 - model / np.where(null > 0, null, 1.0), np.nan)
 
 
 def __getattr__(name):

@@ -1,6 +1,8 @@
 """The report of a rank search on a recording: model, tables and figures in one folder.
 
-:func:`write_report` is what ``sklearn-lowrank fit`` writes, callable from Python on any fitted rank search.
+:func:`write_report` is what ``sklearn-lowrank fit`` writes, callable from Python on any fitted rank search. Its
+scores are named by the estimator's ``loss``: R^2 for squared error, the Poisson deviance explained (D^2) and
+bits per spike for spike counts.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from .metrics import r2_per_feature
+from .metrics import bits_per_spike, d2_poisson_per_feature, r2_per_feature
 from .model_selection import _standard_error
+from .preprocessing import GaussianSmoother
 
 __all__ = ["write_report"]
 
@@ -36,14 +39,72 @@ def _rank_table(search) -> dict:
             "best_mean": ranks[int(np.nanargmax(mean))] if np.isfinite(mean).any() else None}
 
 
-def _write_r2_csv(path: Path, r2_cv: np.ndarray, r2_fit: np.ndarray) -> None:
-    lines = ["neuron,r2_cv,r2_fit"]
-    lines += [f"{i},{a:.6g},{b:.6g}" for i, (a, b) in enumerate(zip(r2_cv, r2_fit))]
+# ---------------------------------------------------------------------------------------------------------------
+# Scores named by the loss: per neuron (columns of the table) and for the summary
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _median(values):
+    return _finite_or_none(np.nanmedian(values)) if np.isfinite(values).any() else None
+
+
+def _bits_per_neuron(y, rates) -> np.ndarray:
+    """Bits per spike of each neuron (its own spikes and mean rate); NaN for a neuron without a spike."""
+    spikes = np.nansum(y, axis=(0, 1))
+    return np.array([bits_per_spike(y[..., i:i + 1], rates[..., i:i + 1]) if spikes[i] > 0 else np.nan
+                     for i in range(y.shape[2])])
+
+
+def _r2_scores(y, y_cv, y_fit, cv_score, fit_score):
+    nan = np.full(y.shape[2], np.nan)
+    r2_cv = r2_per_feature(y, y_cv) if y_cv is not None else nan
+    columns = {"r2_cv": r2_cv, "r2_fit": r2_per_feature(y, y_fit)}
+    summary = {"score_name": "r2", "r2_cv": cv_score, "median_r2_per_neuron_cv": _median(r2_cv),
+               "r2_fit": fit_score}
+    return columns, summary
+
+
+def _poisson_scores(y, y_cv, y_fit, cv_score, fit_score):
+    nan = np.full(y.shape[2], np.nan)
+    held_out = y_cv is not None
+    columns = {"d2_cv": d2_poisson_per_feature(y, y_cv) if held_out else nan,
+               "d2_fit": d2_poisson_per_feature(y, y_fit),
+               "bits_per_spike_cv": _bits_per_neuron(y, y_cv) if held_out else nan,
+               "bits_per_spike_fit": _bits_per_neuron(y, y_fit)}
+    spiking = np.nansum(y) > 0
+    summary = {"score_name": "poisson_d2", "d2_cv": cv_score,
+               "median_d2_per_neuron_cv": _median(columns["d2_cv"]),
+               "bits_per_spike_cv": _finite_or_none(bits_per_spike(y, y_cv)) if held_out and spiking else None,
+               "median_bits_per_spike_per_neuron_cv": _median(columns["bits_per_spike_cv"]),
+               "d2_fit": fit_score,
+               "bits_per_spike_fit": _finite_or_none(bits_per_spike(y, y_fit)) if spiking else None}
+    return columns, summary
+
+
+#: Per loss: the per-neuron and summary scores, the table's name, how figures name the score, the activity's unit.
+_SCORES = {
+    "squared_error": {"scores": _r2_scores, "table": "r2_per_neuron", "figure": "r2_figure", "column": "r2",
+                      "name": "$R^2$", "display_sigma": 0.0,
+                      "description": "R^2, variance explained (variance-weighted over neurons)"},
+    # single-trial counts averaged over a few trials are still mostly spiking noise: the recorded curves of the
+    # predictions figure are smoothed for display (scores are computed on the counts as recorded)
+    "poisson": {"scores": _poisson_scores, "table": "d2_per_neuron", "figure": "d2_figure", "column": "d2",
+                "name": "Poisson $D^2$", "display_sigma": 2.0,
+                "description": "D^2, Poisson deviance explained (summed over neurons, each against its mean "
+                               "count), as scikit-learn's d2_tweedie_score(power=1); bits per spike as the "
+                               "Neural Latents Benchmark"},
+}
+
+
+def _write_csv(path: Path, columns: dict) -> None:
+    lines = [",".join(["neuron", *columns])]
+    lines += [",".join([str(i), *(f"{c[i]:.6g}" for c in columns.values())])
+              for i in range(len(next(iter(columns.values()))))]
     path.write_text("\n".join(lines) + "\n")
 
 
-def _figures(out: Path, search, kappa, y, y_shown, r2_shown, *, labels, conditions, labels_title, stimulus, time,
-             activity_label, held_out) -> dict:
+def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, conditions, labels_title, stimulus,
+             time, activity_label, held_out) -> dict:
     # Figure objects, not pyplot: files only, whatever backend the caller's session uses, and nothing left open
     from matplotlib.figure import Figure
 
@@ -56,7 +117,7 @@ def _figures(out: Path, search, kappa, y, y_shown, r2_shown, *, labels, conditio
     files = {}
     fig, ((ax,),) = subplots(figsize=(5.2, 3.6))
     plotting.plot_rank_selection(search, ax=ax)
-    ax.set_ylabel("cross-validated $R^2$")
+    ax.set_ylabel(f"cross-validated {spec['name']}")
     ax.set_title("rank selection (one-standard-error rule)", fontsize="medium")
     fig.savefig(out / "rank_curve.png", dpi=120)
     files["rank_curve"] = "rank_curve.png"
@@ -83,19 +144,29 @@ def _figures(out: Path, search, kappa, y, y_shown, r2_shown, *, labels, conditio
     fig.savefig(out / "latents.png", dpi=120)
     files["latents_figure"] = "latents.png"
 
+    which = "cv" if held_out else "fit"
+    kind = "cross-validated" if held_out else "in-sample"
     fig, axes = subplots(3, figsize=(12.5, 3.6))
-    plotting.plot_predicted_vs_recorded(y, y_shown, labels, conditions=conditions, axes=axes[0], time=time,
-                                        ylabel=activity_label, labels_title=labels_title)
+    sigma = spec["display_sigma"]
+    y_drawn = GaussianSmoother(sigma=sigma).fit_transform(y) if sigma else y
+    plotting.plot_predicted_vs_recorded(y_drawn, y_shown, labels, conditions=conditions, axes=axes[0], time=time,
+                                        ylabel=activity_label, labels_title=labels_title,
+                                        scores=columns[f"{spec['column']}_{which}"], score_label=spec["name"])
     source = "held-out predictions (cross-validation)" if held_out else "predictions of the refitted model"
-    fig.suptitle(f"recorded (solid) vs {source}: best, median and worst neuron", fontsize="medium")
+    smoothed = f", smoothed over {sigma:g} steps for display" if sigma else ""
+    fig.suptitle(f"recorded (solid{smoothed}) vs {source}: best, median and worst neuron", fontsize="medium")
     fig.savefig(out / "predictions.png", dpi=120)
     files["predictions_figure"] = "predictions.png"
 
-    fig, ((ax,),) = subplots(figsize=(5.2, 3.6))
-    plotting.plot_r2_per_neuron(r2_shown, ax=ax, label=("cross-validated" if held_out else "in-sample")
-                                + " $R^2$ per neuron")
-    fig.savefig(out / "r2_per_neuron.png", dpi=120)
-    files["r2_figure"] = "r2_per_neuron.png"
+    # R^2 reaches 1 on clean rates; single-trial D^2 and bits per spike are far smaller, so their axes fit the data
+    panels = [(spec["column"], spec["name"])] + ([("bits_per_spike", "bits per spike")] if
+                                                  spec["column"] == "d2" else [])
+    fig, axes = subplots(len(panels), figsize=(5.2 * len(panels), 3.6))
+    for ax, (column, name) in zip(axes[0], panels):
+        plotting.plot_r2_per_neuron(columns[f"{column}_{which}"], ax=ax, label=f"{kind} {name} per neuron",
+                                    xmax=1.0 if column == "r2" else None)
+    fig.savefig(out / f"{spec['table']}.png", dpi=120)
+    files[spec["figure"]] = f"{spec['table']}.png"
     return files
 
 
@@ -110,6 +181,19 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     the stimulus shaded), ``predictions.png`` (recorded and predicted activity of the best, median and worst
     neuron), ``r2_per_neuron.png`` (histogram).
 
+    The scores are named by the estimator's ``loss``. Squared error: R^2; ``summary.json`` has ``score_name``
+    "r2", ``r2_cv`` (mean cross-validated score of the chosen rank), ``median_r2_per_neuron_cv`` and ``r2_fit``
+    (the refitted model on all trials); ``r2_per_neuron.csv`` has the columns ``neuron,r2_cv,r2_fit``. Poisson
+    (spike counts): the deviance explained D^2 (:func:`~sklearn_lowrank.metrics.d2_poisson_score_trials`, the
+    estimator's score) and bits per spike (:func:`~sklearn_lowrank.metrics.bits_per_spike`); ``summary.json``
+    has ``score_name`` "poisson_d2", ``d2_cv``, ``median_d2_per_neuron_cv``, ``bits_per_spike_cv`` (of the
+    held-out predictions), ``median_bits_per_spike_per_neuron_cv``, ``d2_fit`` and ``bits_per_spike_fit``, and
+    no ``r2_*`` key; the table and its figure are ``d2_per_neuron.csv`` (columns
+    ``neuron,d2_cv,d2_fit,bits_per_spike_cv,bits_per_spike_fit``) and ``d2_per_neuron.png`` (histograms of
+    D^2 and bits per spike); in ``predictions.png`` the recorded counts are smoothed over 2 steps (Gaussian
+    sigma) for display. The cross-validated scores per rank are the search's own (the estimator's ``score``:
+    leave ``scoring`` unset).
+
     Parameters
     ----------
     search : fitted GridSearchCV
@@ -120,8 +204,9 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     out : str or path-like
         Folder, created if needed.
     y_cv : array-like of shape (n_trials, n_timesteps, n_neurons), optional
-        Held-out predictions (``cross_val_predict`` of the chosen model): the figures and the per-neuron R^2
-        then show held-out fits; without it, the refitted model's in-sample predictions.
+        Held-out predictions (``cross_val_predict`` of the chosen model): the figures and the per-neuron scores
+        then show held-out fits; without it, the refitted model's in-sample predictions (and the ``*_cv``
+        per-neuron columns are NaN).
     labels : array-like of shape (n_trials,), optional
         Label of each trial: figures average and colour by it.
     conditions : array-like of shape (n_trials,), optional
@@ -134,7 +219,8 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     time : array-like of shape (n_timesteps,), optional
         Time of each step (steps by default).
     activity_label : str, default="activity"
-        Axis label of the activity, with its unit (e.g. "rate (spikes/s)", "z-scored rate").
+        Axis label of the activity, with its unit (e.g. "rate (spikes/s)", "z-scored rate", "spike count per
+        bin").
     figures : bool, default=True
         Draw the figures (needs matplotlib).
     extra : dict, optional
@@ -184,20 +270,20 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
+    spec = _SCORES[getattr(best, "loss", "squared_error")]
     y_fit = best.predict(X)
-    r2_fit = r2_per_feature(y, y_fit)
-    r2_cv = r2_per_feature(y, y_cv) if y_cv is not None else np.full(y.shape[2], np.nan)
+    columns, scores = spec["scores"](y, y_cv, y_fit, _finite_or_none(table["mean"][int(search.best_index_)]),
+                                     _finite_or_none(best.score(X, y)))
     kappa = best.transform(X)
-    files = {"model": "model.joblib", "r2_per_neuron": "r2_per_neuron.csv", "latents": "latents.npy",
+    files = {"model": "model.joblib", spec["table"]: f"{spec['table']}.csv", "latents": "latents.npy",
              "summary": "summary.json"}
     joblib.dump(best, out / files["model"])
-    _write_r2_csv(out / files["r2_per_neuron"], r2_cv, r2_fit)
+    _write_csv(out / files[spec["table"]], columns)
     np.save(out / files["latents"], kappa)
     if figures:
         held_out = y_cv is not None
-        files.update(_figures(out, search, kappa, y, y_cv if held_out else y_fit, r2_cv if held_out else r2_fit,
-                              labels=labels, conditions=conditions, labels_title=labels_title, stimulus=stimulus,
-                              time=time,
+        files.update(_figures(out, search, kappa, y, y_cv if held_out else y_fit, columns, spec, labels=labels,
+                              conditions=conditions, labels_title=labels_title, stimulus=stimulus, time=time,
                               activity_label=activity_label, held_out=held_out))
     n_trials, n_timesteps, n_neurons = y.shape
     summary = {
@@ -211,9 +297,8 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
                         "their mean, sd / sqrt(n_splits), the spread the one-standard-error rule uses",
         "best_mean_rank": table["best_mean"],
         "chosen_rank": table["chosen"],
-        "r2_cv": _finite_or_none(table["mean"][int(search.best_index_)]),
-        "median_r2_per_neuron_cv": _finite_or_none(np.nanmedian(r2_cv)) if np.isfinite(r2_cv).any() else None,
-        "r2_fit": _finite_or_none(best.score(X, y)),
+        **scores,
+        "score_description": spec["description"],
         "n_iter": int(best.n_iter_),
         "estimator": repr(best),
         **(extra or {}),

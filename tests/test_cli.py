@@ -87,6 +87,9 @@ def test_fit_writes_the_report(npz_path, tmp_path, capsys):
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["ranks"] == [1, 2] and summary["cv"] == 2
     assert summary["chosen_rank"] in (1, 2) and len(summary["mean_test_score"]) == 2
+    # squared error keeps its R^2 names; the rule's tolerance is the R^2 default and is recorded
+    assert summary["score_name"] == "r2" and summary["loss"] == "squared_error" and summary["selection_tol"] == 1e-3
+    assert {"r2_cv", "r2_fit", "median_r2_per_neuron_cv"} <= set(summary) and "d2_cv" not in summary
     assert (summary["n_trials"], summary["n_timesteps"], summary["n_neurons"]) == (24, 12, 12)
     est = joblib.load(out_dir / "model.joblib")
     assert isinstance(est, LowRankRNNRegressor) and est.rank == summary["chosen_rank"]

@@ -135,7 +135,8 @@ def plot_rank_selection(search, ax=None, *, param="rank", chosen="auto"):
 
 
 def plot_predicted_vs_recorded(y, y_pred, labels=None, *, conditions=None, neurons="auto", time=None, axes=None,
-                               cmap="viridis", ylabel="activity", labels_title="condition"):
+                               cmap="viridis", ylabel="activity", labels_title="condition", scores=None,
+                               score_label="$R^2$"):
     """Recorded (solid) and predicted (dashed) activity of a few neurons, averaged per condition.
 
     Both are averaged over the recorded entries of y only (NaN in y hides the prediction there too), so that a
@@ -154,7 +155,7 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, conditions=None, neuro
         Condition of each trial when it differs from the colour label: trials of a condition are averaged, and its
         curve takes the colour of its label.
     neurons : "auto" or sequence of int, default="auto"
-        Neurons drawn, one panel each; "auto": the best, median and worst by R^2 between ``y`` and ``y_pred``.
+        Neurons drawn, one panel each; "auto": the best, median and worst by their score.
     time : array-like of shape (n_timesteps,), optional
         Time axis (steps by default).
     axes : sequence of matplotlib Axes, one per neuron, optional
@@ -163,6 +164,12 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, conditions=None, neuro
         Label of the activity axis (say its unit, e.g. "rate (spikes/s)" or "z-scored rate").
     labels_title : str, default="condition"
         Title of the legend.
+    scores : array-like of shape (n_neurons,), optional
+        Score of each neuron, shown in the panel titles and ranking the neurons for ``neurons="auto"`` (e.g.
+        :func:`~sklearn_lowrank.metrics.d2_poisson_per_feature` for spike counts); default: the R^2 of each
+        neuron between ``y`` and ``y_pred``.
+    score_label : str, default="$R^2$"
+        Name of the score in the panel titles.
 
     Returns
     -------
@@ -186,11 +193,14 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, conditions=None, neuro
                          f"and {y_pred.shape}.")
     labels = check_trial_labels(labels, len(y), "labels")
     conditions = check_trial_labels(conditions, len(y), "conditions")
-    r2 = r2_per_feature(y, y_pred)
+    r2 = r2_per_feature(y, y_pred) if scores is None else np.asarray(scores, dtype=float).ravel()
+    if r2.shape != (y.shape[2],):
+        raise ValueError(f"scores must hold one value per neuron ({y.shape[2]}); got shape {r2.shape}.")
     if isinstance(neurons, str) and neurons == "auto":
         ranked = [i for i in np.argsort(-np.nan_to_num(r2, nan=-np.inf), kind="stable") if np.isfinite(r2[i])]
         if not ranked:
-            raise ValueError("no neuron has a finite R^2 (each needs recorded entries with some variance).")
+            raise ValueError(f"no neuron has a finite score ({score_label}); with the default R^2 each needs "
+                             "recorded entries with some variance.")
         picks = [("best", ranked[0]), ("median", ranked[len(ranked) // 2]), ("worst", ranked[-1])]
     else:
         picks = [("neuron", int(i)) for i in np.asarray(neurons, dtype=int).ravel()]
@@ -205,7 +215,7 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, conditions=None, neuro
         for rec_g, pred_g, color in zip(rec, pred, colors):
             ax.plot(t, rec_g[:, i], color=color, lw=1.2)
             ax.plot(t, pred_g[:, i], color=color, lw=1.2, linestyle="--")
-        ax.set_title(f"{kind}: neuron {i}, $R^2$ = {r2[i]:.2f}", fontsize="medium")
+        ax.set_title(f"{kind}: neuron {i}, {score_label} = {r2[i]:.3g}", fontsize="medium")
         ax.set_xlabel("time" if time is not None else "time step")
     axes[0].set_ylabel(ylabel)
     from matplotlib.lines import Line2D
@@ -217,20 +227,24 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, conditions=None, neuro
     return axes
 
 
-def plot_r2_per_neuron(r2, ax=None, *, bins=30, clip=-1.0, label="cross-validated $R^2$ per neuron"):
-    """Histogram of the R^2 of each neuron, with the median marked.
+def plot_r2_per_neuron(r2, ax=None, *, bins=30, clip=-1.0, label="cross-validated $R^2$ per neuron", xmax=1.0):
+    """Histogram of the R^2 (or another score) of each neuron, with the median marked.
 
     Parameters
     ----------
     r2 : array-like of shape (n_neurons,)
-        E.g. :func:`sklearn_lowrank.metrics.r2_per_feature` of held-out predictions; NaN (a neuron without
-        variance or observations) is counted apart.
+        E.g. :func:`sklearn_lowrank.metrics.r2_per_feature` of held-out predictions, or another per-neuron score
+        (:func:`~sklearn_lowrank.metrics.d2_poisson_per_feature`); NaN (a neuron without variance or
+        observations) is counted apart.
     ax : matplotlib Axes, optional
     bins : int, default=30
     clip : float, default=-1.0
         Values below it are gathered in the first bin (R^2 is unbounded below).
     label : str, default="cross-validated $R^2$ per neuron"
         Label of the horizontal axis.
+    xmax : float or None, default=1.0
+        Right end of the bins, or the largest value when that is larger; None: the largest value (for scores far
+        below their maximum, such as the Poisson D^2 of single trials).
 
     Returns
     -------
@@ -251,9 +265,10 @@ def plot_r2_per_neuron(r2, ax=None, *, bins=30, clip=-1.0, label="cross-validate
         raise ValueError("r2 holds no finite value.")
     ax = axes_or_new(ax)
     low = max(clip, float(finite.min()))
-    ax.hist(np.clip(finite, clip, None), bins=bins, range=(low, max(1.0, float(finite.max()))), color="0.55")
+    high = float(finite.max()) if xmax is None else max(float(xmax), float(finite.max()))
+    ax.hist(np.clip(finite, clip, None), bins=bins, range=(low, high) if high > low else None, color="0.55")
     median = float(np.median(finite))
-    ax.axvline(median, color="C3", linestyle="--", label=f"median {median:.2f}")
+    ax.axvline(median, color="C3", linestyle="--", label=f"median {median:.3g}")
     notes = [f"{finite.size} neurons"]
     if (finite < clip).any():
         notes.append(f"{int((finite < clip).sum())} below {clip:g} drawn at {clip:g}")
