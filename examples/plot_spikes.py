@@ -42,8 +42,7 @@ print(f"{int(y_train.sum())} spikes in {y_train.shape[0]} training trials of {y_
 # ----------------------------------
 # The Poisson fit takes the counts as they are. The squared-error fit takes each trial smoothed (Gaussian,
 # sigma 3 bins) and z-scored per neuron; its predictions are scaled back to counts per bin.
-poisson = LowRankRNNRegressor(rank=2, loss="poisson", tol=1e-5, n_iter_no_change=10, max_iter=100,
-                              random_state=0).fit(X_train, y_train)
+poisson = LowRankRNNRegressor(rank=2, loss="poisson", random_state=0).fit(X_train, y_train)
 
 smooth = GaussianSmoother(sigma=3.0).fit_transform(y_train)
 mean, std = smooth.mean(axis=(0, 1)), smooth.std(axis=(0, 1)) + 1e-9

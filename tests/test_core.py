@@ -161,7 +161,7 @@ def _config(**overrides):
     """A full TrainingConfig (it has no defaults of its own) with the estimators' default values."""
     params = dict(max_iter=200, batch_size="auto", learning_rate_init=1e-2, tol=1e-3, n_iter_no_change=5,
                   early_stopping=False, validation_fraction=0.1, clip_grad_norm=1.0, noise_std=0.0, verbose=0,
-                  loss="squared_error", learning_rate="constant")
+                  loss="squared_error", learning_rate="constant", solver="adam")
     return TrainingConfig(**{**params, **overrides})
 
 
