@@ -52,7 +52,7 @@ def _standard_error(cv_results: dict) -> tuple[np.ndarray, int]:
     return std / np.sqrt(n_splits), n_splits
 
 
-def one_standard_error_rule(cv_results, param=None, tol=1e-3) -> int:
+def one_standard_error_rule(cv_results, param=None, tol=1e-3, paired=False) -> int:
     """Index of the smallest rank whose mean CV score is within one standard error (or ``tol``) of the best.
 
     Held-out scores of low-rank fits plateau rather than peak once the rank suffices; this rule picks the start of
@@ -74,6 +74,12 @@ def one_standard_error_rule(cv_results, param=None, tol=1e-3) -> int:
         closely that the standard error falls below any difference that matters (R^2 of 0.9990 against 0.9992),
         and an extra rank that fits a little noise would win; ``tol=0`` gives the textbook rule. Use
         ``functools.partial(one_standard_error_rule, tol=...)`` to change it.
+    paired : bool, default=False
+        Compare each candidate with the best fold by fold: the standard error is that of their paired
+        differences over folds, not of the best's scores. Every candidate is scored on the same held-out trials
+        in a fold, so the spread they share (a fold that holds harder conditions scores lower for every rank) is
+        no evidence for a tie. With few folds of few conditions, as single-trial spike counts often are, that
+        shared spread can exceed differences between ranks that every fold agrees on.
 
     Returns
     -------
@@ -89,6 +95,12 @@ def one_standard_error_rule(cv_results, param=None, tol=1e-3) -> int:
     ...            "split0_test_score": np.array([0.5, 0.9, 0.91]), "split1_test_score": np.array([0.5, 0.9, 0.91])}
     >>> one_standard_error_rule(results)
     1
+    >>> folds = {"param_rank": np.array([1, 2]), "mean_test_score": np.array([0.0145, 0.0170]),
+    ...          "std_test_score": np.array([0.0044, 0.0044]),
+    ...          "split0_test_score": np.array([0.0129, 0.0158]), "split1_test_score": np.array([0.0109, 0.0135]),
+    ...          "split2_test_score": np.array([0.0207, 0.0233])}
+    >>> one_standard_error_rule(folds, tol=0), one_standard_error_rule(folds, tol=0, paired=True)
+    (0, 1)
     """
     key = _rank_param(cv_results, param)
     mean = np.asarray(cv_results["mean_test_score"], dtype=np.float64)
@@ -99,10 +111,19 @@ def one_standard_error_rule(cv_results, param=None, tol=1e-3) -> int:
     if not finite.any():
         raise ValueError("Every candidate has a non-finite mean test score; nothing to choose from.")
     best = int(np.nanargmax(np.where(finite, mean, -np.inf)))
-    threshold = mean[best] - max(se[best], tol)
+    if paired:
+        if n_splits < 2:
+            raise ValueError("paired=True compares fold scores: cv_results needs split*_test_score columns of at "
+                             "least 2 folds.")
+        splits = np.array([np.asarray(cv_results[f"split{k}_test_score"], dtype=np.float64)
+                           for k in range(n_splits)])
+        se = (splits[:, best:best + 1] - splits).std(axis=0) / np.sqrt(n_splits)  # ddof=0, as std_test_score
+        margin = np.maximum(se, tol)
+    else:
+        margin = np.full(mean.shape, max(se[best], tol))
     ranks = [np.inf if r is None or (isinstance(r, float) and np.isnan(r)) else float(r)
              for r in np.asarray(cv_results[key], dtype=object)]
-    ok = [i for i in range(len(mean)) if finite[i] and mean[i] >= threshold]
+    ok = [i for i in range(len(mean)) if finite[i] and mean[i] >= mean[best] - margin[i]]
     smallest = min(ranks[i] for i in ok)
     return max((i for i in ok if ranks[i] == smallest), key=lambda i: mean[i])
 

@@ -59,6 +59,7 @@ def test_fit_counts_writes_a_report_named_by_its_scores(counts_path, tmp_path, c
     assert summary["d2_cv"] == summary["mean_test_score"][chosen]
     # the textbook rule for D^2, and the summary says so
     assert summary["selection_tol"] == 0.0 and "Poisson D^2" in summary["selection"]
+    assert summary["selection_paired"] is True and "paired" in summary["selection"]
     assert "tol=0" in stdout
     est = joblib.load(out_dir / "model.joblib")
     assert isinstance(est, LowRankRNNRegressor) and est.loss == "poisson" and est.rank == summary["chosen_rank"]

@@ -355,3 +355,23 @@ def test_one_standard_error_rule_tolerance():
     assert one_standard_error_rule(results) == 1  # differences below tol are ties: rank 2
     results["mean_test_score"] = np.array([0.5, 0.9, 0.95, 0.96])  # real differences are not ties
     assert one_standard_error_rule(results) == 3
+
+
+def test_one_standard_error_rule_paired_over_folds():
+    # Fold scores of single-trial counts: every rank scores higher on the fold of easier conditions (split2), so
+    # the fold SE (0.005) exceeds the gain of rank 2 over rank 1 (0.0026) that every fold shows.
+    splits = np.array([[0.01287, 0.01581, 0.01468, 0.01441],
+                       [0.01094, 0.01352, 0.01370, 0.01373],
+                       [0.03071, 0.03328, 0.03359, 0.03372]])
+    results = {"param_rank": np.array([1, 2, 3, 4]), "mean_test_score": splits.mean(axis=0),
+               "std_test_score": splits.std(axis=0)}
+    results.update({f"split{k}_test_score": splits[k] for k in range(3)})
+    assert one_standard_error_rule(results, tol=0.0) == 0
+    assert one_standard_error_rule(results, tol=0.0, paired=True) == 1  # ranks 3, 4 tie with 2 fold by fold
+    # A rank that wins in one fold only is a tie with the best under the paired rule too.
+    splits[:, 0] = splits[:, 1] + np.array([0.004, -0.004, -0.004])
+    results.update({"mean_test_score": splits.mean(axis=0), "std_test_score": splits.std(axis=0)})
+    results.update({f"split{k}_test_score": splits[k] for k in range(3)})
+    assert one_standard_error_rule(results, tol=0.0, paired=True) == 0
+    with pytest.raises(ValueError, match="paired=True"):
+        one_standard_error_rule({k: v for k, v in results.items() if not k.startswith("split")}, paired=True)
