@@ -260,7 +260,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         name = type(self).__name__
         messages = {
             "max_iter": (f"{name}: reached max_iter={self.max_iter} before the loss stopped improving; increase "
-                         "max_iter" + ("." if self._training_config().solver == "lbfgs" else " or learning_rate_init."),
+                         "max_iter" + ("." if "lbfgs" in self._training_config().solver else " or learning_rate_init."),
                          ConvergenceWarning),
             "diverged": (f"{name}: the loss became NaN/inf; training stopped and the best finite parameters were "
                          "restored. Lower learning_rate_init or set clip_grad_norm.", ConvergenceWarning),

@@ -227,11 +227,21 @@ def _print_summary(summary: dict, out_dir: Path) -> None:
     out.write(f"Cross-validated {'Poisson D^2' if poisson else 'R^2'} per rank, mean +/- SE over "
               f"{summary['n_splits']} folds ({summary['folds']}"
               f"{', groups ' + repr(summary['groups']) if summary['groups'] else ''}):\n")
-    for r, m, s in zip(summary["ranks"], summary["mean_test_score"], summary["se_test_score"]):
+    paired = summary.get("selection_paired", False)
+    if paired:
+        out.write("  (and the difference to the best rank, mean +/- SE of the fold-by-fold differences, which the "
+                  "rule compares)\n")
+    best = summary["ranks"].index(summary["best_mean_rank"]) if summary["best_mean_rank"] in summary["ranks"] else None
+    for i, (r, m, s) in enumerate(zip(summary["ranks"], summary["mean_test_score"], summary["se_test_score"])):
         mark = "  <- chosen" if r == summary["chosen_rank"] else ""
         m_text = "nan" if m is None else f"{m:.4f}"
         s_text = "nan" if s is None else f"{s:.4f}"
-        out.write(f"  rank {r}: {m_text} +/- {s_text}{mark}\n")
+        diff = ""
+        if paired and best is not None and None not in (m, summary["mean_test_score"][best]):
+            se_p = summary["se_paired_to_best"][i]
+            diff = (f"   ({m - summary['mean_test_score'][best]:+.4f} +/- "
+                    f"{'nan' if se_p is None else f'{se_p:.4f}'})")
+        out.write(f"  rank {r}: {m_text} +/- {s_text}{diff}{mark}\n")
     rule = (f"one-standard-error rule{' on paired fold differences' if summary.get('selection_paired') else ''}, "
             f"tol={summary['selection_tol']:g}")
     if poisson:

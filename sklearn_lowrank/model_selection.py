@@ -52,6 +52,12 @@ def _standard_error(cv_results: dict) -> tuple[np.ndarray, int]:
     return std / np.sqrt(n_splits), n_splits
 
 
+def _paired_standard_error(cv_results: dict, reference: int, n_splits: int) -> np.ndarray:
+    """Standard error, over folds, of each candidate's score minus candidate ``reference``'s in the same fold."""
+    splits = np.array([np.asarray(cv_results[f"split{k}_test_score"], dtype=np.float64) for k in range(n_splits)])
+    return (splits[:, reference:reference + 1] - splits).std(axis=0) / np.sqrt(n_splits)  # ddof=0, as sklearn's
+
+
 def one_standard_error_rule(cv_results, param=None, tol=1e-3, paired=False) -> int:
     """Index of the smallest rank whose mean CV score is within one standard error (or ``tol``) of the best.
 
@@ -115,10 +121,7 @@ def one_standard_error_rule(cv_results, param=None, tol=1e-3, paired=False) -> i
         if n_splits < 2:
             raise ValueError("paired=True compares fold scores: cv_results needs split*_test_score columns of at "
                              "least 2 folds.")
-        splits = np.array([np.asarray(cv_results[f"split{k}_test_score"], dtype=np.float64)
-                           for k in range(n_splits)])
-        se = (splits[:, best:best + 1] - splits).std(axis=0) / np.sqrt(n_splits)  # ddof=0, as std_test_score
-        margin = np.maximum(se, tol)
+        margin = np.maximum(_paired_standard_error(cv_results, best, n_splits), tol)
     else:
         margin = np.full(mean.shape, max(se[best], tol))
     ranks = [np.inf if r is None or (isinstance(r, float) and np.isnan(r)) else float(r)

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .metrics import bits_per_spike, d2_poisson_per_feature, r2_per_feature
-from .model_selection import _standard_error
+from .model_selection import _paired_standard_error, _standard_error
 from .preprocessing import GaussianSmoother
 
 __all__ = ["write_report"]
@@ -34,9 +34,13 @@ def _rank_table(search) -> dict:
     ranks = [None if r is None or r is np.ma.masked else int(r) for r in results["param_rank"]]
     mean = np.asarray(results["mean_test_score"], dtype=float)
     se, n_splits = _standard_error(results)
+    best = int(np.nanargmax(mean)) if np.isfinite(mean).any() else None
+    # The spread of each rank's fold-by-fold difference to the best (what the paired one-SE rule compares).
+    se_paired = (_paired_standard_error(results, best, n_splits) if best is not None and n_splits >= 2
+                 else np.full_like(mean, np.nan))
     return {"ranks": ranks, "mean": mean, "sd": np.asarray(results["std_test_score"], dtype=float), "se": se,
-            "n_splits": n_splits, "chosen": ranks[int(search.best_index_)],
-            "best_mean": ranks[int(np.nanargmax(mean))] if np.isfinite(mean).any() else None}
+            "se_paired": se_paired, "n_splits": n_splits, "chosen": ranks[int(search.best_index_)],
+            "best_mean": None if best is None else ranks[best]}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -118,7 +122,11 @@ def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, con
     fig, ((ax,),) = subplots(figsize=(5.2, 3.6))
     plotting.plot_rank_selection(search, ax=ax)
     ax.set_ylabel(f"cross-validated {spec['name']}")
-    ax.set_title("rank selection (one-standard-error rule)", fontsize="medium")
+    # The rule the search refitted with: a partial of one_standard_error_rule may compare paired fold differences,
+    # whose SE the bars (SE of each mean) do not show.
+    paired = getattr(search.refit, "keywords", {}).get("paired", False)
+    ax.set_title("rank selection (one-standard-error rule" + (",\nSE of each rank's fold-by-fold difference to the "
+                 "best)" if paired else ")"), fontsize="medium")
     fig.savefig(out / "rank_curve.png", dpi=120)
     files["rank_curve"] = "rank_curve.png"
 
@@ -293,8 +301,11 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
         "mean_test_score": [_finite_or_none(v) for v in table["mean"]],
         "sd_test_score": [_finite_or_none(v) for v in table["sd"]],
         "se_test_score": [_finite_or_none(v) for v in table["se"]],
+        "se_paired_to_best": [_finite_or_none(v) for v in table["se_paired"]],
         "score_spread": "sd_test_score: standard deviation of the fold scores; se_test_score: standard error of "
-                        "their mean, sd / sqrt(n_splits), the spread the one-standard-error rule uses",
+                        "their mean, sd / sqrt(n_splits), the spread the one-standard-error rule uses; "
+                        "se_paired_to_best: standard error of each rank's fold-by-fold difference to the best "
+                        "mean rank, the spread the rule uses on paired fold differences",
         "best_mean_rank": table["best_mean"],
         "chosen_rank": table["chosen"],
         **scores,

@@ -60,7 +60,11 @@ def test_fit_counts_writes_a_report_named_by_its_scores(counts_path, tmp_path, c
     # the textbook rule for D^2, and the summary says so
     assert summary["selection_tol"] == 0.0 and "Poisson D^2" in summary["selection"]
     assert summary["selection_paired"] is True and "paired" in summary["selection"]
-    assert "tol=0" in stdout
+    assert "tol=0" in stdout and "on paired fold differences" in stdout
+    # the spread the paired rule compares, per rank: zero for the best, and printed beside each mean
+    best = summary["ranks"].index(summary["best_mean_rank"])
+    assert summary["se_paired_to_best"][best] == 0.0 and len(summary["se_paired_to_best"]) == 2
+    assert "fold-by-fold differences" in stdout
     est = joblib.load(out_dir / "model.joblib")
     assert isinstance(est, LowRankRNNRegressor) and est.loss == "poisson" and est.rank == summary["chosen_rank"]
     assert not (out_dir / "r2_per_neuron.csv").exists() and not (out_dir / "r2_per_neuron.png").exists()
@@ -194,6 +198,7 @@ def test_write_report_poisson_scores_and_figure_labels(teacher, tmp_path, monkey
     np.testing.assert_allclose(table[:, 3], per_neuron_bits, rtol=1e-4, atol=1e-6)
     # every figure names its score by the loss
     assert saved["rank_curve.png"].axes[0].get_ylabel() == "cross-validated Poisson $D^2$"
+    assert "fold-by-fold" not in saved["rank_curve.png"].axes[0].get_title()  # refit by the unpaired rule
     predictions = saved["predictions.png"].axes
     assert predictions[0].get_ylabel() == "spike count per bin"
     assert all("Poisson $D^2$ =" in ax.get_title() for ax in predictions)

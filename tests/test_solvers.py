@@ -153,3 +153,12 @@ def test_train_core_lbfgs_on_squared_error():
     assert isinstance(optimizer, torch.optim.LBFGS)
     assert evaluate_loss(student, X, y, None) < 0.1 * start
     assert result.n_iter == len(result.loss_curve)
+
+
+def test_max_iter_warning_names_what_helps_each_solver(spikes):
+    X, y = spikes.X, spikes.y
+    for solver, advice in (("adam", True), ("lbfgs", False), ("auto", False)):
+        est = LowRankRNNRegressor(rank=1, loss="poisson", solver=solver, max_iter=1, tol=0.0, random_state=0)
+        with pytest.warns(ConvergenceWarning, match="max_iter=1") as record:
+            est.fit(X, y)
+        assert ("learning_rate_init" in str(record[0].message)) is advice
