@@ -162,3 +162,48 @@ def test_max_iter_warning_names_what_helps_each_solver(spikes):
         with pytest.warns(ConvergenceWarning, match="max_iter=1") as record:
             est.fit(X, y)
         assert ("learning_rate_init" in str(record[0].message)) is advice
+
+
+def test_lbfgs_stage_keeps_adams_result_unless_it_beats_its_validation_loss(spikes):
+    X, y = spikes.X, spikes.y
+    params = dict(rank=1, loss="poisson", early_stopping=True, validation_fraction=0.2, max_iter=15, random_state=0)
+    adam = _fit(LowRankRNNRegressor(solver="adam", **params), X, y)
+    auto = _fit(LowRankRNNRegressor(**params), X, y)
+    assert len(auto.validation_loss_curve_) == len(auto.loss_curve_) == auto.n_iter_ > adam.n_iter_
+    # The same held-out trials in both stages, and L-BFGS's parameters kept only where they beat Adam's there.
+    np.testing.assert_allclose(auto.validation_loss_curve_[:adam.n_iter_], adam.validation_loss_curve_)
+    assert auto.best_loss_ <= adam.best_loss_ * (1 + 1e-9)
+
+
+def test_both_stages_hold_out_the_same_trials(monkeypatch):
+    import sklearn_lowrank._core.training as training
+
+    splits = []
+    original = training._split
+    monkeypatch.setattr(training, "_split", lambda *a: splits.append(original(*a)) or splits[-1])
+    gen = torch.Generator().manual_seed(0)
+    net = LowRankRNN(8, 1, 8, 1, alpha=0.2, generator=gen)
+    X = torch.randn(10, 6, 1, generator=gen)
+    y = torch.randn(10, 6, 8, generator=gen)
+    train(net, X, y, None, _config(loss="squared_error", solver="adam+lbfgs", max_iter=3, early_stopping=True,
+                                   validation_fraction=0.3), torch.Generator().manual_seed(1))
+    assert len(splits) == 2
+    for first, second in zip(*splits):
+        torch.testing.assert_close(first, second)
+
+
+def test_keep_start_restores_the_start_when_training_only_worsens_it():
+    gen = torch.Generator().manual_seed(0)
+    teacher = LowRankRNN(8, 1, 8, 1, alpha=0.2, generator=gen)
+    X = torch.randn(6, 10, 1, generator=gen)
+    with torch.no_grad():
+        y = teacher(X)
+    start = {k: v.clone() for k, v in teacher.state_dict().items()}
+    # Adam steps of size 1 from the exact solution can only make it worse.
+    config = _config(loss="squared_error", solver="adam", learning_rate_init=1.0, clip_grad_norm=None, max_iter=3)
+    result, _ = train(teacher, X, y, None, config, torch.Generator().manual_seed(0), keep_start=True)
+    for key, value in teacher.state_dict().items():
+        torch.testing.assert_close(value, start[key])
+    assert result.best_loss == pytest.approx(evaluate_loss(teacher, X, y, None), abs=1e-12)
+    train(teacher, X, y, None, config, torch.Generator().manual_seed(0))
+    assert not torch.equal(teacher.m, start["m"])

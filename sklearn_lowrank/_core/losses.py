@@ -39,11 +39,13 @@ def masked_poisson_nll(pred: torch.Tensor, target: torch.Tensor, mask: torch.Ten
     mask : bool Tensor of the same shape, or None when every entry is observed.
     """
     per_entry = pred - torch.xlogy(target, pred.clamp_min(1e-8)) + (torch.xlogy(target, target) - target)
-    # Summed in float64: the loss is mostly the spiking noise, and near the optimum the differences a line search
-    # compares are below float32's resolution of a float32 sum over millions of entries.
+    # Summed in float64 (where the device has it; Apple's MPS does not): the loss is mostly the spiking noise, and
+    # near the optimum the differences a line search compares are below float32's resolution of a float32 sum
+    # over millions of entries.
+    dtype = torch.float32 if per_entry.device.type == "mps" else torch.float64
     if mask is None:
-        return per_entry.sum(dtype=torch.float64) / per_entry.numel()
-    return (per_entry * mask).sum(dtype=torch.float64) / mask.sum().clamp_min(1)
+        return per_entry.sum(dtype=dtype) / per_entry.numel()
+    return (per_entry * mask).sum(dtype=dtype) / mask.sum().clamp_min(1)
 
 
 #: Training objectives selected by ``TrainingConfig.loss`` (scikit-learn's names).

@@ -57,12 +57,13 @@ class FullBatchObjective:
         for p in self.params:
             p.grad = None
         # Summed in float64: late steps change a mean loss by less than float32's resolution at its value.
-        total = torch.zeros((), dtype=torch.float64, device=inputs.device)
+        total = torch.zeros((), dtype=torch.float32 if inputs.device.type == "mps" else torch.float64,
+                            device=inputs.device)
         for idx, n_obs in zip(self.chunks, self.n_obs):
             pred = self.module(inputs[idx], noise_std=self.noise_std, generator=draws)
             loss = batch_loss(pred, targets, mask, idx, self.loss_fn) * (n_obs / self.total)
             loss.backward()
-            total += loss.detach().double()
+            total += loss.detach().to(total.dtype)
         grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in self.params]
         self._cache = (x, total, grads)
         return total

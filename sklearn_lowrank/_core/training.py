@@ -271,14 +271,19 @@ def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResu
 
 def _train_in_stages(module, inputs, targets, mask, config, generator, optimizer):
     """Adam, then L-BFGS from where Adam stopped: one result, the curves and epochs of both."""
+    split_state = generator.get_state()  # its first draw is the validation split: the same for both stages
     first, optimizer = train(module, inputs, targets, mask, replace(config, solver="adam"), generator,
                              optimizer=optimizer)
     if first.stop_reason in ("diverged", "interrupted"):
         return first, optimizer
     # Balanced loadings (J unchanged) condition the quasi-Newton steps: Adam may leave m and n at any scale.
     canonicalize_(module)
+    generator.set_state(split_state)
+    # Adam's result stays unless L-BFGS beats its monitored loss (a validation loss may rise as the training loss
+    # falls).
     second, optimizer = train(module, inputs, targets, mask,
-                              replace(config, solver="lbfgs", learning_rate="constant"), generator)
+                              replace(config, solver="lbfgs", learning_rate="constant"), generator,
+                              keep_start=True)
     second.loss_curve = first.loss_curve + second.loss_curve
     second.validation_loss_curve = first.validation_loss_curve + second.validation_loss_curve
     second.n_iter += first.n_iter
@@ -295,6 +300,7 @@ def train(
     generator: torch.Generator,
     *,
     optimizer: torch.optim.Optimizer | None = None,
+    keep_start: bool = False,
 ) -> tuple[TrainingResult, torch.optim.Optimizer]:
     """Train ``module`` in place with Adam on mini-batches of trials; restore the best parameters.
 
@@ -314,6 +320,9 @@ def train(
         seed gives the same fit.
     optimizer : torch.optim.Optimizer, optional
         Continue with this optimiser (warm start) if it is of ``config.solver``'s kind; a new one otherwise.
+    keep_start : bool, default=False
+        Count the starting parameters as the best so far, with their monitored loss, so that training must beat
+        them to replace them (otherwise the first epoch's parameters are the first best).
 
     Returns
     -------
@@ -358,6 +367,14 @@ def train(
 
     best_state = copy.deepcopy(module.state_dict())
     best_loss = best_at_last_decay = math.inf
+    if keep_start:
+        if config.early_stopping:
+            best_loss = evaluate_loss(module, *val_data, max(batch_size, 256), config.loss)
+        elif lbfgs and config.noise_std == 0:
+            best_loss = float(objective())  # cached for the first step
+        else:
+            best_loss = evaluate_loss(module, inputs[train_idx], targets[train_idx],
+                                      None if mask is None else mask[train_idx], max(batch_size, 256), config.loss)
     no_improve = 0
     try:
         for epoch in range(config.max_iter):
