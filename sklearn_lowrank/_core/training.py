@@ -302,7 +302,7 @@ def train(
     optimizer: torch.optim.Optimizer | None = None,
     keep_start: bool = False,
 ) -> tuple[TrainingResult, torch.optim.Optimizer]:
-    """Train ``module`` in place with Adam on mini-batches of trials; restore the best parameters.
+    """Train ``module`` in place (Adam on mini-batches of trials, L-BFGS on all of them, or both); keep the best.
 
     Parameters
     ----------
@@ -385,8 +385,10 @@ def train(
                 epoch_loss = float(objective())  # at the new point: cached when the line search ended there
                 n_batches, diverged = 1, not math.isfinite(epoch_loss)
                 if not epoch_loss < before:
-                    # The curvature history led nowhere: the next step restarts along the gradient.
+                    # The curvature history led nowhere: the next step restarts along the gradient, from the best
+                    # parameters (a failed line search may have left a worse point).
                     optimizer.state.clear()
+                    module.load_state_dict(best_state)
             else:
                 epoch_loss, n_batches, diverged = adam_epoch(module, params, optimizer, inputs, targets, mask,
                                                              train_idx, batch_size, loss_fn, config, generator,
