@@ -300,8 +300,6 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         config.solver = self._solver()
         auto = "adaptive" if self.readout == "identity" else "constant"
         config.learning_rate = auto if self.learning_rate == "auto" else self.learning_rate
-        if config.solver == "lbfgs":
-            config.learning_rate = "constant"  # the line search sets the step length (a stage of "adam+lbfgs" too)
         return config
 
     def _solver(self) -> str:

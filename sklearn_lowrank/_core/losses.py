@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["LOSSES", "batch_loss", "masked_mse", "masked_poisson_nll", "null_loss"]
+__all__ = ["LOSSES", "batch_loss", "masked_mse", "masked_poisson_nll", "null_loss", "sum_dtype"]
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -20,6 +20,15 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
     if mask is None:
         return nn.functional.mse_loss(pred, target)  # one fused pass forward and backward
     return nn.functional.mse_loss(pred * mask, target, reduction="sum") / mask.sum().clamp_min(1)
+
+
+def sum_dtype(device: torch.device) -> torch.dtype:
+    """The dtype losses are summed in: float64, or float32 where the device has no float64 (Apple's MPS).
+
+    The Poisson loss is mostly the spiking noise, and near the optimum the differences a line search compares are
+    below float32's resolution of a float32 sum over millions of entries.
+    """
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def masked_poisson_nll(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -39,10 +48,7 @@ def masked_poisson_nll(pred: torch.Tensor, target: torch.Tensor, mask: torch.Ten
     mask : bool Tensor of the same shape, or None when every entry is observed.
     """
     per_entry = pred - torch.xlogy(target, pred.clamp_min(1e-8)) + (torch.xlogy(target, target) - target)
-    # Summed in float64 (where the device has it; Apple's MPS does not): the loss is mostly the spiking noise, and
-    # near the optimum the differences a line search compares are below float32's resolution of a float32 sum
-    # over millions of entries.
-    dtype = torch.float32 if per_entry.device.type == "mps" else torch.float64
+    dtype = sum_dtype(per_entry.device)
     if mask is None:
         return per_entry.sum(dtype=dtype) / per_entry.numel()
     return (per_entry * mask).sum(dtype=dtype) / mask.sum().clamp_min(1)

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .losses import batch_loss
+from .losses import batch_loss, sum_dtype
 
 __all__ = ["LBFGS_CHUNK", "LBFGS_HISTORY", "LBFGS_TOL", "FullBatchObjective", "adam_epoch", "make_optimizer"]
 
@@ -56,9 +56,7 @@ class FullBatchObjective:
             draws = torch.Generator(device=inputs.device).manual_seed(self.seed)
         for p in self.params:
             p.grad = None
-        # Summed in float64: late steps change a mean loss by less than float32's resolution at its value.
-        total = torch.zeros((), dtype=torch.float32 if inputs.device.type == "mps" else torch.float64,
-                            device=inputs.device)
+        total = torch.zeros((), dtype=sum_dtype(inputs.device), device=inputs.device)
         for idx, n_obs in zip(self.chunks, self.n_obs):
             pred = self.module(inputs[idx], noise_std=self.noise_std, generator=draws)
             loss = batch_loss(pred, targets, mask, idx, self.loss_fn) * (n_obs / self.total)

@@ -146,8 +146,8 @@ class TrainingConfig:
     #: "adaptive" lowers the rate on oscillating plateaus (:func:`_lower_learning_rate`), "constant" keeps it.
     learning_rate: str
     #: "adam": mini-batches of trials; "lbfgs": quasi-Newton steps on the loss of all training trials (one step
-    #: per epoch; ``learning_rate*``, ``clip_grad_norm``, ``tol`` unused, ``batch_size`` only chunks the
-    #: gradient); "adam+lbfgs": "adam" until it stops, then "lbfgs" from there (each up to ``max_iter``).
+    #: per epoch; ``learning_rate*`` (the schedule too), ``clip_grad_norm``, ``tol`` unused, ``batch_size`` only
+    #: chunks the gradient); "adam+lbfgs": "adam" until it stops, then "lbfgs" from there (each up to ``max_iter``).
     solver: str
 
 
@@ -281,8 +281,7 @@ def _train_in_stages(module, inputs, targets, mask, config, generator, optimizer
     generator.set_state(split_state)
     # Adam's result stays unless L-BFGS beats its monitored loss (a validation loss may rise as the training loss
     # falls).
-    second, optimizer = train(module, inputs, targets, mask,
-                              replace(config, solver="lbfgs", learning_rate="constant"), generator,
+    second, optimizer = train(module, inputs, targets, mask, replace(config, solver="lbfgs"), generator,
                               keep_start=True)
     second.loss_curve = first.loss_curve + second.loss_curve
     second.validation_loss_curve = first.validation_loss_curve + second.validation_loss_curve
@@ -420,7 +419,9 @@ def train(
                 best_loss = monitored
                 best_state = copy.deepcopy(module.state_dict())
             if no_improve >= config.n_iter_no_change:
-                if not _lower_learning_rate(optimizer, config, result, best_loss, best_at_last_decay, null):
+                # The schedule is Adam's: an L-BFGS step's length comes from its line search.
+                if lbfgs or not _lower_learning_rate(optimizer, config, result, best_loss, best_at_last_decay,
+                                                     null):
                     result.stop_reason = "converged"
                     break
                 best_at_last_decay = best_loss
