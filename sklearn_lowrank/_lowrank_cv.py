@@ -43,7 +43,8 @@ def _fit_and_score(estimator, X, y, train, test, rank):
 class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
     """Low-rank RNN whose rank is chosen by cross-validation over trials, then refitted on every trial.
 
-    Every candidate rank is fitted on the training trials of every fold and scored (held-out R^2) on the others;
+    Every candidate rank is fitted on the training trials of every fold and scored on the others (held-out R^2, or
+    Poisson D^2 for an estimator with ``loss="poisson"``: then pass ``tol=0``, see ``tol``);
     the smallest rank whose mean score is within one standard error (or ``tol``) of the best is chosen
     (:func:`~sklearn_lowrank.one_standard_error_rule`: held-out scores plateau once the rank suffices, and the
     rule picks the start of the plateau) and refitted on all trials. This is ``GridSearchCV(estimator,
@@ -61,7 +62,8 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         data with repeated conditions want a ``GroupKFold`` and ``groups`` in :meth:`fit`.
     tol : float >= 0, default=1e-3
         Scores within ``max(standard error, tol)`` of the best count as ties (see
-        :func:`~sklearn_lowrank.one_standard_error_rule`).
+        :func:`~sklearn_lowrank.one_standard_error_rule`). The default is made for R^2 of rates; single-trial
+        Poisson D^2 is a few percent and ranks differ by about 1e-3, so ``tol=0`` suits spike counts.
     n_jobs : int or None, default=None
         Fits run in parallel with joblib (each fit already uses the torch threads it is given).
 
@@ -192,7 +194,7 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         return self.best_estimator_.transform(X, initial_state=initial_state)
 
     def score(self, X, y, sample_weight=None):
-        """Held-out R^2 of :attr:`best_estimator_` (NaN in y ignored; see :meth:`LowRankRNNRegressor.score`).
+        """Score of :attr:`best_estimator_`: R^2, or Poisson D^2 with ``loss="poisson"`` (see its ``score``).
 
         Parameters
         ----------
