@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from sklearn_lowrank import LowRankRNNRegressor
-from sklearn_lowrank._core.init import regression_init
+from sklearn_lowrank._core.regression import regression_init
 from sklearn_lowrank.datasets import make_context_dependent_task, make_low_rank_teacher, simulate_rnn
 from sklearn_lowrank.inspection import effective_connectivity
 from sklearn_lowrank.metrics import connectivity_cosine, decision_accuracy, r2_score_trials

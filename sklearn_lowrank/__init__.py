@@ -8,14 +8,13 @@ from . import inspection, meanfield, plotting
 from ._lowrank import LowRankRNNRegressor, canonical_loadings
 from ._lowrank_cv import LowRankRNNRegressorCV
 from ._mixture import GaussianMixtureRNN
+from ._version import __version__
 from .model_selection import (
     bootstrap_stability,
     one_standard_error_rule,
     resampling_scores,
     select_n_components_bic,
 )
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "LowRankRNNRegressor",

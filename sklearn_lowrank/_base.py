@@ -24,7 +24,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._core.start import canonicalize_, poisson_start
+from . import _version
+from ._core.canonical import canonicalize_
+from ._core.start import poisson_start
 from ._core.training import TrainingConfig, train
 from ._counts import check_counts
 from ._ragged import check_same_lengths, pad_if_ragged, ragged_lengths, unpad_trials
@@ -43,6 +45,8 @@ __all__ = ["BaseRNNEstimator"]
 
 #: ``score`` of each loss: R^2 for squared error, the fraction of Poisson deviance explained for counts.
 _SCORES = {"squared_error": r2_score_trials, "poisson": d2_poisson_score_trials}
+#: Fitted state whose names do not end in ``_``: the optimiser kept for a warm start, the dimension of y at fit.
+_PRIVATE_FITTED = ("_optimizer", "_y_ndim")
 #: Link of the Poisson readout (softplus: see benchmarks/bench_spikes.py --links for the comparison with exp).
 POISSON_LINK = "softplus"
 
@@ -69,6 +73,18 @@ def _with_threads(method):
     return wrapper
 
 
+def _assign_parameters(estimator, arguments: dict) -> None:
+    """The body of each estimator's ``__init__``: store every constructor argument unchanged under its own name.
+
+    scikit-learn's rule (``__init__`` only assigns; validation happens in ``fit``) kept in one place, so that the
+    estimators, which share most parameters, do not repeat their assignments. ``arguments`` is ``locals()`` taken
+    first thing in ``__init__``: exactly its parameters.
+    """
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 class BaseRNNEstimator(RegressorMixin, BaseEstimator):
     """Shared machinery of the recurrent-network estimators; not meant to be used directly."""
 
@@ -91,6 +107,9 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "loss": [StrOptions({"squared_error", "poisson"})],
     }
+
+    #: Parameters a warm start cannot change, each also an attribute of the fitted module.
+    _warm_start_fixed: tuple = ()
 
     # -- hooks ---------------------------------------------------------------------------------------------------
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:  # pragma: no cover - abstract
@@ -137,11 +156,9 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         return poisson_start(X, y, mask, link=POISSON_LINK, scale=scale, shared_gain=shared_gain)
 
     def _store_observation(self) -> None:
-        """``rate_gain_`` and ``rate_offset_`` of the Poisson readout (removed for squared error)."""
+        """``rate_gain_`` and ``rate_offset_`` of the Poisson readout (none for squared error)."""
         observation = getattr(self.module_, "observation", None)
         if observation is None:
-            for name in ("rate_gain_", "rate_offset_"):
-                self.__dict__.pop(name, None)
             return
         self.rate_gain_ = np.broadcast_to(_to_numpy(observation.gain), observation.offset.shape).copy()
         self.rate_offset_ = _to_numpy(observation.offset)
@@ -197,15 +214,9 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         if self.loss == "poisson":
             check_counts(y, mask)
         warm = self.warm_start and hasattr(self, "module_")
-        if warm and (y.shape[-1] != self.n_outputs_):
-            raise ValueError(
-                f"warm_start=True but y has {y.shape[-1]} outputs where the fitted model has {self.n_outputs_}; "
-                "set warm_start=False to fit a new model."
-            )
-        if warm and (getattr(self.module_, "observation", None) is not None) != (self.loss == "poisson"):
-            raise ValueError(f"warm_start=True but loss={self.loss!r} differs from the fitted model's observation "
-                             "model; set warm_start=False to fit a new model.")
         n_units = self._resolve_sizes(X.shape[-1], y.shape[-1])
+        if warm:
+            self._check_warm_start(X.shape[-1], y.shape[-1], n_units)
         config = self._training_config()
         if config.early_stopping and X.shape[0] < 2:
             raise ValueError("early_stopping=True needs at least 2 trials to hold some out; pass more trials.")
@@ -233,28 +244,57 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
 
         Called by ``fit`` (with the training ``result`` and the optimiser kept for a warm start) and by the
         constructors that build a fitted estimator from given parameters (no result: empty history). Low-rank
-        modules arrive in canonical form (:func:`~sklearn_lowrank._core.start.canonicalize_`).
+        modules arrive in canonical form (:func:`~sklearn_lowrank._core.canonical.canonicalize_`). Every fitted
+        attribute of an earlier fit is cleared first (a warm start carries its loss curves over), so none of them
+        can outlive the fit that set it.
         """
+        previous = self._clear_fitted()
         self.module_ = module
-        if optimizer is None:
-            self.__dict__.pop("_optimizer", None)
-        else:
+        if optimizer is not None:
             self._optimizer = optimizer
         self.n_units_ = module.n_units
         self.n_outputs_ = module.n_outputs
         self.n_features_in_ = module.n_inputs
         self._y_ndim = y_ndim
         warm = warm and result is not None
-        self.loss_curve_ = (list(self.loss_curve_) if warm else []) + ([] if result is None else result.loss_curve)
+        self.loss_curve_ = (list(previous.get("loss_curve_", [])) if warm else []) + (
+            [] if result is None else result.loss_curve)
         if result is not None and self.early_stopping:
-            previous = list(getattr(self, "validation_loss_curve_", [])) if warm else []
-            self.validation_loss_curve_ = previous + result.validation_loss_curve
-        else:
-            self.__dict__.pop("validation_loss_curve_", None)
+            earlier = list(previous.get("validation_loss_curve_", [])) if warm else []
+            self.validation_loss_curve_ = earlier + result.validation_loss_curve
         self.best_loss_ = float("nan") if result is None else result.best_loss
         self.n_iter_ = 0 if result is None else result.n_iter
         self._store_fitted()
         self._store_observation()
+
+    def _check_warm_start(self, n_inputs: int, n_outputs: int, n_units: int) -> None:
+        """The one check of a warm start: the data and parameters must fit the module it continues from.
+
+        The sizes and the observation model are compared with the fitted module, and so are the parameters named
+        in ``_warm_start_fixed`` (each compared with the module's attribute of the same name).
+        """
+        module = self.module_
+        if n_outputs != module.n_outputs:
+            raise ValueError(f"warm_start=True but y has {n_outputs} outputs where the fitted model has "
+                             f"{module.n_outputs}; set warm_start=False to fit a new model.")
+        if (getattr(module, "observation", None) is not None) != (self.loss == "poisson"):
+            raise ValueError(f"warm_start=True but loss={self.loss!r} differs from the fitted model's observation "
+                             "model; set warm_start=False to fit a new model.")
+        changed = [name for name, now, fitted in [("the inputs of X", n_inputs, module.n_inputs),
+                                                  ("n_units", n_units, module.n_units)]
+                   + [(name, getattr(self, name), getattr(module, name)) for name in self._warm_start_fixed]
+                   if now != fitted]
+        if changed:
+            raise ValueError(f"warm_start=True but {', '.join(changed)} changed since the fit; set "
+                             "warm_start=False to fit a new model.")
+
+    def _clear_fitted(self) -> dict:
+        """Remove every fitted attribute (public ones end in ``_``; the private ones are ``_PRIVATE_FITTED``).
+
+        Returns the removed attributes by name.
+        """
+        names = [k for k in vars(self) if (k.endswith("_") and not k.startswith("__")) or k in _PRIVATE_FITTED]
+        return {name: self.__dict__.pop(name) for name in names}
 
     def _warn_stop(self, reason: str) -> None:
         name = type(self).__name__
@@ -393,17 +433,13 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         state.pop("_optimizer", None)  # optimiser moments are not needed to predict; they would pin the device
         if "module_" in state:
             state["module_"] = _cpu_copy(state["module_"])
-        from . import __version__
-
-        state["_versions"] = {"sklearn_lowrank": __version__, "torch": torch.__version__.split("+")[0]}
+        state["_versions"] = {"sklearn_lowrank": _version.__version__, "torch": torch.__version__.split("+")[0]}
         return state
 
     def __setstate__(self, state):
         versions = state.pop("_versions", None)
         if versions is not None:
-            from . import __version__
-
-            current = {"sklearn_lowrank": __version__, "torch": torch.__version__.split("+")[0]}
+            current = {"sklearn_lowrank": _version.__version__, "torch": torch.__version__.split("+")[0]}
             diff = {k: (v, current[k]) for k, v in versions.items() if current.get(k) != v}
             if diff:
                 details = ", ".join(f"{k} {old} (saved) vs {new} (here)" for k, (old, new) in diff.items())

@@ -10,9 +10,10 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseRNNEstimator
+from ._base import BaseRNNEstimator, _assign_parameters
+from ._core.canonical import canonical_factors
 from ._core.network import FullRankRNN, LowRankRNN
-from ._core.start import canonical_factors, data_driven_start
+from ._core.start import data_driven_start
 from ._ragged import ragged_lengths, unpad_trials
 from ._utils import _to_numpy
 
@@ -269,30 +270,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         warm_start=False,
         loss="squared_error",
     ):
-        self.rank = rank
-        self.n_units = n_units
-        self.readout = readout
-        self.output_activation = output_activation
-        self.alpha = alpha
-        self.noise_std = noise_std
-        self.init = init
-        self.train_initial_state = train_initial_state
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.clip_grad_norm = clip_grad_norm
-        self.device = device
-        self.n_threads = n_threads
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.loss = loss
-        self.solver = solver
+        _assign_parameters(self, locals())
 
     # -- hooks ---------------------------------------------------------------------------------------------------
     def _training_config(self):
@@ -322,9 +300,6 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
                 f"rank={self.rank} exceeds n_units={n_units}; choose rank <= n_units (or rank=None for a "
                 "full-rank network)."
             )
-        if self.warm_start and hasattr(self, "module_"):
-            if n_units != self.n_units_ or n_inputs != self.module_.n_inputs:
-                raise ValueError("warm_start=True but the data or n_units changed; set warm_start=False.")
         return n_units
 
     def _build_module(self, X, y, mask, n_units, generator, device):
@@ -353,12 +328,9 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         if isinstance(module, LowRankRNN):
             self.m_ = _to_numpy(module.m)
             self.n_ = _to_numpy(module.n)
-        else:
-            for name in ("m_", "n_"):
-                self.__dict__.pop(name, None)
         self.input_weights_ = _to_numpy(module.input_weights)
         self.initial_state_ = _to_numpy(module.initial_state)
-        if self.readout == "linear":
+        if module.readout == "linear":
             self.readout_weights_ = _to_numpy(module.readout_weights)
             self.readout_bias_ = _to_numpy(module.readout_bias)
 
@@ -367,7 +339,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     def connectivity_(self) -> np.ndarray:
         """J of shape (n_units_, n_units_): ``m_ n_^T / n_units_`` for low rank, the free matrix otherwise."""
         check_is_fitted(self, "module_")
-        if self.rank is None:
+        if not hasattr(self, "m_"):
             return self.module_.J.detach().cpu().numpy().copy()
         return (self.m_ @ self.n_.T) / self.n_units_
 
@@ -387,7 +359,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         """
         lengths = ragged_lengths(X)
         states, x_ndim = self._simulate(X, initial_state=initial_state, want="states")
-        if self.rank is not None:
+        if hasattr(self, "m_"):
             m = self.m_.astype(np.float32)
             norms = np.maximum((m**2).sum(axis=0), np.finfo(np.float32).tiny)
             states = states @ (m / norms)

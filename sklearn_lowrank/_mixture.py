@@ -6,6 +6,7 @@ number of populations (BIC, the resampling test, bootstrap stability) lives in :
 
 from __future__ import annotations
 
+import copy
 import warnings
 from numbers import Integral, Real
 
@@ -14,14 +15,16 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseRNNEstimator
+from ._base import BaseRNNEstimator, _assign_parameters
+from ._core.canonical import canonicalize_
 from ._core.mixture import MixtureLowRankRNN, loading_names
-from ._loadings import (
+from ._core.network import LowRankRNN
+from ._lowrank import LowRankRNNRegressor
+from ._populations import (
     check_mixture_weights,
     check_population_count,
     cholesky_safe,
     fit_loadings_mixture,
-    fitted_network,
     network_loadings,
 )
 from ._utils import _seed_from
@@ -30,8 +33,33 @@ __all__ = ["GaussianMixtureRNN"]
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Helpers
+# Networks drawn from the mixture
 # ------------------------------------------------------------------------------------------------------------
+
+
+def fitted_network(weights, *, rank, alpha, output_activation, noise_std, observation=None) -> LowRankRNNRegressor:
+    """A fitted LowRankRNNRegressor (linear readout) holding the given weights (e.g. loadings drawn from a mixture),
+    with m, n in canonical form and x0 = 0; ``observation`` (a Poisson readout, copied) makes it predict counts."""
+    n_units = weights.m.shape[0]
+    n_inputs = weights.input_weights.shape[0]
+    n_outputs = weights.readout_weights.shape[1]
+    est = LowRankRNNRegressor(rank, n_units=n_units, readout="linear", output_activation=output_activation,
+                              alpha=alpha, noise_std=noise_std, init="random",
+                              loss="squared_error" if observation is None else "poisson")
+    module = LowRankRNN(n_units, n_inputs, n_outputs, rank, generator=torch.Generator().manual_seed(0),
+                        alpha=alpha, readout="linear", output_activation=output_activation)
+    with torch.no_grad():
+        module.m.copy_(weights.m)
+        module.n.copy_(weights.n)
+        module.input_weights.copy_(weights.input_weights)
+        module.initial_state.zero_()
+        module.readout_weights.copy_(weights.readout_weights)
+        module.readout_bias.copy_(weights.readout_bias)
+    if observation is not None:
+        module.observation = copy.deepcopy(observation).cpu()
+    canonicalize_(module)
+    est._adopt_module(module)
+    return est
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -146,6 +174,8 @@ class GaussianMixtureRNN(BaseRNNEstimator):
     (32, 10, 1)
     """
 
+    _warm_start_fixed = ("rank", "n_components")
+
     _parameter_constraints: dict = {
         **BaseRNNEstimator._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -183,29 +213,7 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         warm_start=False,
         loss="squared_error",
     ):
-        self.n_components = n_components
-        self.rank = rank
-        self.n_units = n_units
-        self.covariance_type = covariance_type
-        self.weights = weights
-        self.alpha = alpha
-        self.noise_std = noise_std
-        self.output_activation = output_activation
-        self.init_scale = init_scale
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.clip_grad_norm = clip_grad_norm
-        self.device = device
-        self.n_threads = n_threads
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.loss = loss
+        _assign_parameters(self, locals())
 
     # -- hooks -----------------------------------------------------------------------------------------------
     def _resolve_sizes(self, n_inputs: int, n_outputs: int) -> int:
@@ -214,12 +222,6 @@ class GaussianMixtureRNN(BaseRNNEstimator):
         if self.rank > self.n_units:
             raise ValueError(f"rank={self.rank} exceeds n_units={self.n_units}; choose rank <= n_units (J = m n^T / N "
                              "has rank at most N).")
-        if self.warm_start and hasattr(self, "module_"):
-            module = self.module_
-            if (self.n_units != self.n_units_ or n_inputs != module.n_inputs or self.rank != module.rank
-                    or self.n_components != module.n_components):
-                raise ValueError("warm_start=True but the data, n_units, rank or n_components changed; set "
-                                 "warm_start=False.")
         return self.n_units
 
     def _build_module(self, X, y, mask, n_units, generator, device):

@@ -412,17 +412,3 @@ def d2_poisson_per_feature(y_counts, predicted_rates, *, sample_weight=None) -> 
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(null > 0, 1.0 - model / np.where(null > 0, null, 1.0), np.nan)
 
-
-def __getattr__(name):
-    # effective_connectivity moved to sklearn_lowrank.inspection (a model quantity, not a score); the old import
-    # keeps working for one release.
-    if name == "effective_connectivity":
-        import warnings
-
-        from .inspection import effective_connectivity
-
-        warnings.warn("sklearn_lowrank.metrics.effective_connectivity moved to "
-                      "sklearn_lowrank.inspection.effective_connectivity; the old import will be removed in the "
-                      "next release.", DeprecationWarning, stacklevel=2)
-        return effective_connectivity
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,8 +9,8 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import Bunch, check_random_state
 
-from ._loadings import network_loadings
 from ._mixture import GaussianMixtureRNN
+from ._populations import network_loadings
 from ._utils import _seed_from
 from .metrics import decision_accuracy
 

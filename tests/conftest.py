@@ -1,10 +1,13 @@
-"""Shared fixtures: teachers, a small trial data set, the estimators and transformers under test, fitted models.
+"""Shared fixtures: teachers, a small trial data set, the estimators and transformers under test, fitted models,
+NWB files and the training loop's configuration.
 
 The small data set (10 trials x 8 steps, 2 inputs, 20 neurons) and the estimator settings (two batches of 5
 trials per epoch, 4 epochs) are shared by the bad-input matrix and the reliability tests: fault injection counts
 training batches, so the batch size is part of the fixture.
 """
 
+import dataclasses
+import datetime
 import warnings
 
 import numpy as np
@@ -12,7 +15,7 @@ import pytest
 from sklearn.base import clone
 
 from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor
-from sklearn_lowrank.datasets import make_low_rank_teacher
+from sklearn_lowrank.datasets import make_context_dependent_task, make_low_rank_teacher
 from sklearn_lowrank.preprocessing import (
     ConditionMeanRemover,
     GaussianSmoother,
@@ -132,3 +135,95 @@ def transformer_name(request):
 def transformer(transformer_name):
     """A fresh (cloned, unfitted) transformer of the kind ``transformer_name``."""
     return clone(_TRANSFORMERS[transformer_name])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The network trained on the context-dependent task, and low-rank models of its rates
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Task settings: dt = 50 ms (alpha = dt / tau = 0.5 with tau = 100 ms) gives 28 steps per trial.
+CONTEXT_TASK = {"dt": 50.0, "coherence_scale": 0.3, "context_scale": 0.5}
+CONTEXT_ALPHA = 0.5
+
+
+@pytest.fixture(scope="session")
+def context_task_network():
+    """A full-rank network of 128 units trained once on 128 trials of the context-dependent task.
+
+    Returns ``(net, X, make_test)``: the fitted network, its training inputs and ``make_test(n_trials)``, held-out
+    trials ``(X, y, conditions)`` of the task (random_state=1).
+    """
+    X, y, _ = make_context_dependent_task(n_trials=128, random_state=0, **CONTEXT_TASK)
+    net = LowRankRNNRegressor(rank=None, n_units=128, readout="linear", alpha=CONTEXT_ALPHA, noise_std=0.05,
+                              learning_rate_init=1e-3, max_iter=150, random_state=0)
+    _quiet(lambda: net.fit(X, y))
+    return net, X, lambda n_trials: make_context_dependent_task(n_trials=n_trials, random_state=1, **CONTEXT_TASK)
+
+
+@pytest.fixture(scope="session")
+def context_task_student(context_task_network):
+    """``context_task_student(rank)``: a low-rank model fitted (once per rank) to the rates of that network."""
+    net, X, _ = context_task_network
+    rates = np.tanh(net.predict_states(X))
+    students = {}
+
+    def student(rank):
+        if rank not in students:
+            est = LowRankRNNRegressor(rank=rank, output_activation="tanh", alpha=CONTEXT_ALPHA, max_iter=100,
+                                      random_state=0)
+            students[rank] = _quiet(lambda: est.fit(X, rates))
+        return students[rank]
+
+    return student
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# NWB files
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _write_nwb(path, trials, units, columns=None):
+    """An NWB file at ``path``: ``trials`` (dicts of start_time, stop_time and the ``columns``, name ->
+    description) and ``units`` (spike times in s, one array per unit). Skips the test without pynwb."""
+    pynwb = pytest.importorskip("pynwb")
+    nwb = pynwb.NWBFile(session_description="test", identifier="test",
+                        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    for name, description in (columns or {}).items():
+        nwb.add_trial_column(name=name, description=description)
+    for trial in trials:
+        nwb.add_trial(**trial)
+    for spike_times in units:
+        nwb.add_unit(spike_times=spike_times)
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+@pytest.fixture(scope="session")
+def write_nwb():
+    """``write_nwb(path, trials, units, columns=None) -> path`` (see :func:`_write_nwb`)."""
+    return _write_nwb
+
+
+@pytest.fixture
+def coherence_nwb(tmp_path):
+    """A recording: 8 trials of 0.5 s, one a second, each with a signed coherence of +-1; 4 units of 200 spikes
+    drawn uniformly over the 8 s (25 spikes/s)."""
+    rng = np.random.default_rng(0)
+    trials = [{"start_time": float(i), "stop_time": i + 0.5, "coherence": float(rng.choice([-1.0, 1.0]))}
+              for i in range(8)]
+    units = [np.sort(rng.uniform(0, 8, 200)) for _ in range(4)]
+    return _write_nwb(tmp_path / "rec.nwb", trials, units, {"coherence": "signed coherence"})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The training loop's configuration
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def training_config():
+    """``training_config(**overrides)``: a full ``TrainingConfig`` (it has no defaults of its own) with the
+    estimators' defaults and a constant learning rate, some fields overridden."""
+    defaults = LowRankRNNRegressor(learning_rate="constant")._training_config()
+    return lambda **overrides: dataclasses.replace(defaults, **overrides)

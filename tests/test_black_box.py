@@ -4,7 +4,8 @@ A full-rank network (128 units) learns the context-dependent task; low-rank netw
 its rates; two populations are found in the rank-1 loadings; silencing each population in the rank-1 model
 predicts which context loses its behaviour, and the same silencing in the full-rank network checks it.
 
-Hyper-parameters as in test_pipeline_fullrank.py (coherence scale 0.3, cue 0.5, dt = 50 ms, alpha = 0.5): with the
+The network and the models are conftest's ``context_task_network`` and ``context_task_student``, shared
+with test_pipeline_fullrank.py (coherence scale 0.3, cue 0.5, dt = 50 ms, alpha = 0.5): with the
 paper's weaker inputs the random part of the full-rank connectivity makes the rank-1 fit poorer. Measured on one
 CPU thread (about 10 s in all): held-out R^2 by rank 0.973 / 0.980 / 0.985 / 0.992; silencing population 0 (it
 relays sensory input 1 and is modulated by the context-2 cue) drops the accuracy in context 1 to 0.42 (model) and
@@ -13,31 +14,21 @@ context 1: 0.90 / 0.97). With other seeds (1-3, data and networks) model and net
 seed 3 the spared context fell to 0.68-0.74, below this test's 0.8.
 """
 
-import warnings
 
 import numpy as np
 import pytest
 
-from sklearn_lowrank import LowRankRNNRegressor
-from sklearn_lowrank.datasets import make_context_dependent_task
 from sklearn_lowrank.inspection import inactivation_effects, population_labels
 from sklearn_lowrank.metrics import decision_accuracy, r2_score_trials
 
-TASK = {"dt": 50.0, "coherence_scale": 0.3, "context_scale": 0.5}
-ALPHA = 0.5
-
 
 @pytest.fixture(scope="module")
-def black_box():
-    X, y, _ = make_context_dependent_task(n_trials=128, random_state=0, **TASK)
-    X_test, y_test, cond_test = make_context_dependent_task(n_trials=400, random_state=1, **TASK)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net = LowRankRNNRegressor(rank=None, n_units=128, readout="linear", alpha=ALPHA, noise_std=0.05,
-                                  learning_rate_init=1e-3, max_iter=150, random_state=0).fit(X, y)
-        rates, rates_test = np.tanh(net.predict_states(X)), np.tanh(net.predict_states(X_test))
-        models = {rank: LowRankRNNRegressor(rank=rank, output_activation="tanh", alpha=ALPHA, max_iter=100,
-                                            random_state=0).fit(X, rates) for rank in (1, 2, 3, 4)}
+def black_box(context_task_network, context_task_student):
+    """The full-rank network of conftest, its low-rank models of rank 1..4, their held-out R^2 and test trials."""
+    net, _, make_test = context_task_network
+    X_test, y_test, cond_test = make_test(400)
+    rates_test = np.tanh(net.predict_states(X_test))
+    models = {rank: context_task_student(rank) for rank in (1, 2, 3, 4)}
     r2 = {rank: r2_score_trials(rates_test, model.predict(X_test)) for rank, model in models.items()}
     return net, models, r2, (X_test, y_test, cond_test)
 

@@ -209,21 +209,8 @@ def test_fit_progress_bar_and_missing_values(tmp_path, capsys):
     assert summary["ranks"] == [1, 3] and 0 < summary["fraction_missing"] < 1
 
 
-def test_fit_nwb(tmp_path, capsys):
-    pynwb = pytest.importorskip("pynwb")
-    import datetime
-
-    nwb = pynwb.NWBFile(session_description="cli", identifier="cli",
-                        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
-    nwb.add_trial_column(name="coherence", description="signed coherence")
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        nwb.add_trial(start_time=float(i), stop_time=i + 0.5, coherence=float(rng.choice([-1.0, 1.0])))
-    for _ in range(4):
-        nwb.add_unit(spike_times=np.sort(rng.uniform(0, 8, 200)))
-    path = tmp_path / "rec.nwb"
-    with pynwb.NWBHDF5IO(str(path), "w") as io:
-        io.write(nwb)
+def test_fit_nwb(tmp_path, coherence_nwb):
+    path = coherence_nwb
     args = ["fit", str(path), "--ranks", "1", "--cv", "2", "--out", str(tmp_path / "r"), *FAST,
             "--input-columns", "coherence", "--window", "0", "500", "--bin-size", "50"]
     assert main(args) == 0

@@ -140,21 +140,8 @@ def test_bin_on_the_command_line_sums_counts(counts_path, tmp_path, capsys):
     assert est.predict(X[:, :15].reshape(16, 5, 3, 2).mean(axis=2)).mean() == pytest.approx(binned_mean, rel=0.3)
 
 
-def test_fit_nwb_reads_counts_with_poisson(tmp_path, capsys):
-    pynwb = pytest.importorskip("pynwb")
-    import datetime
-
-    nwb = pynwb.NWBFile(session_description="cli", identifier="cli",
-                        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
-    nwb.add_trial_column(name="coherence", description="signed coherence")
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        nwb.add_trial(start_time=float(i), stop_time=i + 0.5, coherence=float(rng.choice([-1.0, 1.0])))
-    for _ in range(4):
-        nwb.add_unit(spike_times=np.sort(rng.uniform(0, 8, 200)))  # 25 spikes/s: 1.25 per 50 ms bin
-    path = tmp_path / "rec.nwb"
-    with pynwb.NWBHDF5IO(str(path), "w") as io:
-        io.write(nwb)
+def test_fit_nwb_reads_counts_with_poisson(tmp_path, capsys, coherence_nwb):
+    path = coherence_nwb  # 25 spikes/s: 1.25 per 50 ms bin
     out_dir = tmp_path / "r"
     assert main(["fit", str(path), "--loss", "poisson", "--ranks", "1", "--cv", "2", "--out", str(out_dir),
                  *FAST, "--input-columns", "coherence", "--window", "0", "500", "--bin-size", "50"]) == 0

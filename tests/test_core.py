@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import sklearn_lowrank._core as core
-from sklearn_lowrank._core import FullRankRNN, LowRankRNN, TrainingConfig, masked_mse, train
-from sklearn_lowrank._core.init import regression_init
+from sklearn_lowrank._core import FullRankRNN, LowRankRNN, masked_mse, train
+from sklearn_lowrank._core.regression import regression_init
 from sklearn_lowrank.datasets import make_low_rank_teacher, simulate_rnn
 from sklearn_lowrank.inspection import effective_connectivity
 
@@ -157,50 +157,42 @@ def test_masked_mse():
     assert float(masked_mse(pred, target, torch.tensor([[[True], [False]]]))) == pytest.approx(1.0)
 
 
-def _config(**overrides):
-    """A full TrainingConfig (it has no defaults of its own) with the estimators' default values."""
-    params = dict(max_iter=200, batch_size="auto", learning_rate_init=1e-2, tol=1e-3, n_iter_no_change=5,
-                  early_stopping=False, validation_fraction=0.1, clip_grad_norm=1.0, noise_std=0.0, verbose=0,
-                  loss="squared_error", learning_rate="constant", solver="adam")
-    return TrainingConfig(**{**params, **overrides})
-
-
 def _toy_problem():
     data = make_low_rank_teacher(n_units=20, rank=1, n_inputs=1, n_trials=30, n_timesteps=15, random_state=0)
     return torch.from_numpy(data.X), torch.from_numpy(data.y)
 
 
-def test_train_decreases_loss_and_restores_best():
+def test_train_decreases_loss_and_restores_best(training_config):
     X, y = _toy_problem()
     net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
-    config = _config(max_iter=15, batch_size=8, learning_rate_init=1e-2)
+    config = training_config(max_iter=15, batch_size=8, learning_rate_init=1e-2)
     result, _ = train(net, X, y, None, config, torch.Generator().manual_seed(0))
     assert result.n_iter == 15 and result.stop_reason == "max_iter"
     assert result.loss_curve[-1] < result.loss_curve[0]
     assert result.best_loss == pytest.approx(min(result.loss_curve))
 
 
-def test_train_early_stopping_records_validation():
+def test_train_early_stopping_records_validation(training_config):
     X, y = _toy_problem()
     net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
-    config = _config(max_iter=200, batch_size=8, early_stopping=True, validation_fraction=0.2,
-                            n_iter_no_change=3, tol=0.5)
+    config = training_config(max_iter=200, batch_size=8, early_stopping=True, validation_fraction=0.2,
+                             n_iter_no_change=3, tol=0.5)
     result, _ = train(net, X, y, None, config, torch.Generator().manual_seed(0))
     assert result.stop_reason == "converged"
     assert len(result.validation_loss_curve) == result.n_iter < 200
     assert result.best_loss == pytest.approx(min(result.validation_loss_curve))
 
 
-def test_train_divergence_restores_finite_parameters():
+def test_train_divergence_restores_finite_parameters(training_config):
     X, y = _toy_problem()
     net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
-    config = _config(max_iter=50, batch_size=8, learning_rate_init=1e25, clip_grad_norm=None)
+    config = training_config(max_iter=50, batch_size=8, learning_rate_init=1e25, clip_grad_norm=None)
     result, _ = train(net, X, y, None, config, torch.Generator().manual_seed(0))
     assert result.stop_reason == "diverged"
     assert all(torch.isfinite(p).all() for p in net.parameters())
 
 
-def test_train_keyboard_interrupt_keeps_best():
+def test_train_keyboard_interrupt_keeps_best(training_config):
     X, y = _toy_problem()
     net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(0))
     calls = {"n": 0}
@@ -213,7 +205,7 @@ def test_train_keyboard_interrupt_keeps_best():
         return original(*args, **kwargs)
 
     net.forward = interrupting
-    config = _config(max_iter=100, batch_size=8)
+    config = training_config(max_iter=100, batch_size=8)
     result, _ = train(net, X, y, None, config, torch.Generator().manual_seed(0))
     assert result.stop_reason == "interrupted"
     assert 1 <= result.n_iter < 100

@@ -12,7 +12,7 @@ import sklearn_lowrank._core.start as start
 from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank._core import LowRankRNN
 from sklearn_lowrank._core.start import data_driven_start
-from sklearn_lowrank._core.training import TrainingConfig, check_same_device, train
+from sklearn_lowrank._core.training import check_same_device, train
 from sklearn_lowrank.datasets import make_low_rank_teacher
 
 
@@ -20,16 +20,14 @@ def _meta_module():
     return LowRankRNN(6, 1, 6, 1, alpha=0.2, generator=torch.Generator().manual_seed(0)).to("meta")
 
 
-def test_core_refuses_data_on_another_device():
+def test_core_refuses_data_on_another_device(training_config):
     module = _meta_module()
     X, y = torch.zeros(4, 5, 1), torch.zeros(4, 5, 6)
     with pytest.raises(ValueError, match="tensors on cpu but the module's parameters on meta"):
         check_same_device(module, X, y)
     with pytest.raises(ValueError, match="on meta"):
         data_driven_start(module, X, y, None)
-    config = TrainingConfig(max_iter=1, batch_size=2, learning_rate_init=1e-2, tol=1e-3, n_iter_no_change=5,
-                            early_stopping=False, validation_fraction=0.1, clip_grad_norm=1.0, noise_std=0.0,
-                            verbose=0, loss="squared_error", learning_rate="constant", solver="adam")
+    config = training_config(max_iter=1, batch_size=2)
     with pytest.raises(ValueError, match="on meta"):
         train(module, X, y, None, config, torch.Generator().manual_seed(0))
 

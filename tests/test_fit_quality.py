@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_lowrank import LowRankRNNRegressor, LowRankRNNRegressorCV
 from sklearn_lowrank._core import LowRankRNN
-from sklearn_lowrank._core.training import TrainingConfig, train
+from sklearn_lowrank._core.training import train
 from sklearn_lowrank.datasets import make_low_rank_teacher
 
 
@@ -60,12 +60,11 @@ def _oscillating_setup():
 
 
 @pytest.mark.parametrize("schedule", ["constant", "adaptive"])
-def test_adaptive_rate_lowers_on_oscillation_only(schedule):
+def test_adaptive_rate_lowers_on_oscillation_only(schedule, training_config):
     u, y = _oscillating_setup()
     net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(1))
-    config = TrainingConfig(max_iter=150, batch_size=4, learning_rate_init=0.3, tol=1e-3, n_iter_no_change=3,
-                            early_stopping=False, validation_fraction=0.1, clip_grad_norm=None, noise_std=0.0,
-                            verbose=0, loss="squared_error", learning_rate=schedule, solver="adam")
+    config = training_config(max_iter=150, batch_size=4, learning_rate_init=0.3, n_iter_no_change=3,
+                             clip_grad_norm=None, learning_rate=schedule)
     result, optimizer = train(net, u, y, None, config, torch.Generator().manual_seed(2))
     lr = optimizer.param_groups[0]["lr"]
     if schedule == "constant":
@@ -78,7 +77,7 @@ def test_adaptive_rate_lowers_on_oscillation_only(schedule):
     assert result.stop_reason in ("converged", "max_iter")
 
 
-def test_adaptive_rate_stops_at_once_when_flat():
+def test_adaptive_rate_stops_at_once_when_flat(training_config):
     # A flat loss (the teacher itself, with steps too small to leave it) stops training after n_iter_no_change
     # epochs without lowering the rate, as with a constant rate.
     import copy
@@ -88,9 +87,8 @@ def test_adaptive_rate_stops_at_once_when_flat():
     u = torch.randn(16, 10, 1, generator=gen)
     with torch.no_grad():
         y = teacher(u)
-    config = TrainingConfig(max_iter=50, batch_size=4, learning_rate_init=1e-8, tol=1e-3, n_iter_no_change=3,
-                            early_stopping=False, validation_fraction=0.1, clip_grad_norm=1.0, noise_std=0.0,
-                            verbose=0, loss="squared_error", learning_rate="adaptive", solver="adam")
+    config = training_config(max_iter=50, batch_size=4, learning_rate_init=1e-8, n_iter_no_change=3,
+                             learning_rate="adaptive")
     result, optimizer = train(copy.deepcopy(teacher), u, y, None, config, torch.Generator().manual_seed(1))
     assert (result.n_iter, result.n_lr_decays, result.stop_reason) == (1 + 3, 0, "converged")
     assert optimizer.param_groups[0]["lr"] == 1e-8

@@ -9,7 +9,7 @@ from scipy import optimize
 from sklearn.metrics import adjusted_rand_score
 
 from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor
-from sklearn_lowrank._core.start import canonicalize_
+from sklearn_lowrank._core.canonical import canonicalize_
 from sklearn_lowrank.datasets import simulate_rnn
 from sklearn_lowrank.inspection import (
     connectivity_vectors,

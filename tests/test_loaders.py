@@ -1,6 +1,5 @@
 """Loaders: Mante et al. 2013 unit files written here with scipy.io.savemat, and NWB files written with pynwb."""
 
-import datetime
 
 import numpy as np
 import pytest
@@ -155,30 +154,21 @@ def test_mante_errors(tmp_path, mante_folder):
 # -- NWB -------------------------------------------------------------------------------------------------------
 
 
-def _write_nwb(path, pynwb):
-    nwb = pynwb.NWBFile(session_description="test", identifier="test",
-                        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
-    nwb.add_trial_column(name="coherence", description="signed coherence")
-    nwb.add_trial_column(name="choice", description="+1/-1")
-    nwb.add_trial_column(name="stim_on", description="stimulus onset (s)")
-    nwb.add_trial_column(name="stim_off", description="stimulus offset (s)")
-    starts = [0.0, 2.0, 4.0]
-    cohs = [0.5, -0.2, 0.1]
-    for start, coh in zip(starts, cohs):
-        nwb.add_trial(start_time=start, stop_time=start + 1.0, coherence=coh, choice=np.sign(coh),
-                      stim_on=start + 0.2, stim_off=start + 0.6)
+@pytest.fixture
+def nwb_session(tmp_path, write_nwb):
+    """Three trials of 1 s with a coherence, a choice and a stimulus from 0.2 to 0.6 s; two units."""
+    starts, cohs = [0.0, 2.0, 4.0], [0.5, -0.2, 0.1]
+    trials = [{"start_time": start, "stop_time": start + 1.0, "coherence": coh, "choice": np.sign(coh),
+               "stim_on": start + 0.2, "stim_off": start + 0.6} for start, coh in zip(starts, cohs)]
     # unit 0: one spike in every 100 ms bin of each trial; unit 1: 3 spikes in [100, 200) ms of trial 1 only
     unit0 = np.concatenate([start + 0.05 + 0.1 * np.arange(10) for start in starts])
-    nwb.add_unit(spike_times=unit0)
-    nwb.add_unit(spike_times=[2.11, 2.12, 2.13])
-    with pynwb.NWBHDF5IO(str(path), "w") as io:
-        io.write(nwb)
-    return path
+    columns = {"coherence": "signed coherence", "choice": "+1/-1", "stim_on": "stimulus onset (s)",
+               "stim_off": "stimulus offset (s)"}
+    return write_nwb(tmp_path / "session.nwb", trials, [unit0, [2.11, 2.12, 2.13]], columns)
 
 
-def test_nwb_round_trip(tmp_path):
-    pynwb = pytest.importorskip("pynwb")
-    path = _write_nwb(tmp_path / "session.nwb", pynwb)
+def test_nwb_round_trip(nwb_session):
+    path = nwb_session
     X, y, cond = load_nwb_trials(path, window=(0, 1000), bin_size=100, input_columns=["coherence"],
                                  input_start="stim_on", input_stop="stim_off")
     assert X.shape == (3, 10, 1) and y.shape == (3, 10, 2)
@@ -194,9 +184,8 @@ def test_nwb_round_trip(tmp_path):
     assert {"start_time", "stop_time"} <= set(cond)
 
 
-def test_nwb_alignment_window_masking_and_smoothing(tmp_path):
-    pynwb = pytest.importorskip("pynwb")
-    path = _write_nwb(tmp_path / "session.nwb", pynwb)
+def test_nwb_alignment_window_masking_and_smoothing(nwb_session):
+    path = nwb_session
     X, y, cond = load_nwb_trials(path, align_to="stim_on", window=(-400, 1000), bin_size=200,
                                  mask_outside_trial=True, units=[1], condition_columns=["coherence"])
     assert X.shape == (3, 7, 0) and y.shape == (3, 7, 1) and list(cond) == ["coherence"]
@@ -209,9 +198,8 @@ def test_nwb_alignment_window_masking_and_smoothing(tmp_path):
     assert smooth[1].max() < raw[1].max()
 
 
-def test_nwb_errors(tmp_path):
-    pynwb = pytest.importorskip("pynwb")
-    path = _write_nwb(tmp_path / "session.nwb", pynwb)
+def test_nwb_errors(nwb_session):
+    path = nwb_session
     with pytest.raises(ValueError, match="input_columns='speed'"):
         load_nwb_trials(path, input_columns=["speed"])
     with pytest.raises(ValueError, match="align_to"):

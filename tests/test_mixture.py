@@ -19,7 +19,8 @@ from sklearn_lowrank import (
 )
 from sklearn_lowrank._core.mixture import MixtureLowRankRNN, population_sizes, unit_populations
 from sklearn_lowrank._core.network import NetworkWeights
-from sklearn_lowrank._loadings import cholesky_safe, fitted_network, network_loadings
+from sklearn_lowrank._mixture import fitted_network
+from sklearn_lowrank._populations import cholesky_safe, network_loadings
 from sklearn_lowrank.datasets import make_context_dependent_task
 from sklearn_lowrank.metrics import decision_accuracy
 
@@ -373,7 +374,7 @@ def test_from_network_keeps_the_more_likely_of_two_em_starts():
     nat per unit below the symmetric start."""
     from sklearn.mixture import GaussianMixture
 
-    from sklearn_lowrank._loadings import fit_loadings_mixture
+    from sklearn_lowrank._populations import fit_loadings_mixture
 
     rng = np.random.default_rng(27)
     c1 = np.array([[1, 0.9, 0, 0], [0.9, 1, 0, 0], [0, 0, 0.05, 0], [0, 0, 0, 4]])

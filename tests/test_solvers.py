@@ -11,7 +11,7 @@ from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank._core import LowRankRNN
 from sklearn_lowrank._core.losses import LOSSES, masked_poisson_nll, null_loss
 from sklearn_lowrank._core.solvers import FullBatchObjective
-from sklearn_lowrank._core.training import TrainingConfig, _improves, evaluate_loss, train
+from sklearn_lowrank._core.training import _improves, evaluate_loss, train
 from sklearn_lowrank.datasets import make_spiking_teacher
 
 
@@ -26,13 +26,6 @@ def _fit(est, X, y):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return est.fit(X, y)
-
-
-def _config(**kw):
-    base = dict(max_iter=30, batch_size="auto", learning_rate_init=1e-2, tol=1e-3, n_iter_no_change=5,
-                early_stopping=False, validation_fraction=0.1, clip_grad_norm=1.0, noise_std=0.0, verbose=0,
-                loss="poisson", learning_rate="constant", solver="lbfgs")
-    return TrainingConfig(**{**base, **kw})
 
 
 def test_poisson_tol_is_a_fraction_of_the_explained_deviance():
@@ -140,7 +133,7 @@ def test_warm_start_switches_solver_and_keeps_going(spikes):
     assert min(est.loss_curve_[10:]) < first
 
 
-def test_train_core_lbfgs_on_squared_error():
+def test_train_core_lbfgs_on_squared_error(training_config):
     gen = torch.Generator().manual_seed(0)
     teacher = LowRankRNN(10, 1, 10, 1, alpha=0.2, generator=gen)
     X = torch.randn(6, 12, 1, generator=gen)
@@ -148,7 +141,7 @@ def test_train_core_lbfgs_on_squared_error():
         y = teacher(X)
     student = LowRankRNN(10, 1, 10, 1, alpha=0.2, generator=torch.Generator().manual_seed(3))
     start = evaluate_loss(student, X, y, None)
-    result, optimizer = train(student, X, y, None, _config(loss="squared_error", max_iter=40),
+    result, optimizer = train(student, X, y, None, training_config(solver="lbfgs", max_iter=40),
                               torch.Generator().manual_seed(0))
     assert isinstance(optimizer, torch.optim.LBFGS)
     assert evaluate_loss(student, X, y, None) < 0.1 * start
@@ -175,7 +168,7 @@ def test_lbfgs_stage_keeps_adams_result_unless_it_beats_its_validation_loss(spik
     assert auto.best_loss_ <= adam.best_loss_ * (1 + 1e-9)
 
 
-def test_both_stages_hold_out_the_same_trials(monkeypatch):
+def test_both_stages_hold_out_the_same_trials(monkeypatch, training_config):
     import sklearn_lowrank._core.training as training
 
     splits = []
@@ -185,14 +178,14 @@ def test_both_stages_hold_out_the_same_trials(monkeypatch):
     net = LowRankRNN(8, 1, 8, 1, alpha=0.2, generator=gen)
     X = torch.randn(10, 6, 1, generator=gen)
     y = torch.randn(10, 6, 8, generator=gen)
-    train(net, X, y, None, _config(loss="squared_error", solver="adam+lbfgs", max_iter=3, early_stopping=True,
-                                   validation_fraction=0.3), torch.Generator().manual_seed(1))
+    train(net, X, y, None, training_config(solver="adam+lbfgs", max_iter=3, early_stopping=True,
+                                           validation_fraction=0.3), torch.Generator().manual_seed(1))
     assert len(splits) == 2
     for first, second in zip(*splits):
         torch.testing.assert_close(first, second)
 
 
-def test_keep_start_restores_the_start_when_training_only_worsens_it():
+def test_keep_start_restores_the_start_when_training_only_worsens_it(training_config):
     gen = torch.Generator().manual_seed(0)
     teacher = LowRankRNN(8, 1, 8, 1, alpha=0.2, generator=gen)
     X = torch.randn(6, 10, 1, generator=gen)
@@ -200,7 +193,7 @@ def test_keep_start_restores_the_start_when_training_only_worsens_it():
         y = teacher(X)
     start = {k: v.clone() for k, v in teacher.state_dict().items()}
     # Adam steps of size 1 from the exact solution can only make it worse.
-    config = _config(loss="squared_error", solver="adam", learning_rate_init=1.0, clip_grad_norm=None, max_iter=3)
+    config = training_config(learning_rate_init=1.0, clip_grad_norm=None, max_iter=3)
     result, _ = train(teacher, X, y, None, config, torch.Generator().manual_seed(0), keep_start=True)
     for key, value in teacher.state_dict().items():
         torch.testing.assert_close(value, start[key])

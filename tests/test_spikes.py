@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import d2_tweedie_score
 
 from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor
-from sklearn_lowrank._core.training import masked_poisson_nll
+from sklearn_lowrank._core.losses import masked_poisson_nll
 from sklearn_lowrank.datasets import make_spiking_teacher
 from sklearn_lowrank.inspection import co_smoothing
 from sklearn_lowrank.metrics import bits_per_spike, d2_poisson_score_trials
@@ -189,20 +189,11 @@ def test_warm_start_refuses_a_change_of_loss(teacher):
         est.set_params(loss="squared_error").fit(d.X, d.y)
 
 
-def test_nwb_counts_and_ragged_trials(tmp_path):
-    pynwb = pytest.importorskip("pynwb")
-    import datetime
-
+def test_nwb_counts_and_ragged_trials(tmp_path, write_nwb):
     from sklearn_lowrank.datasets import load_nwb_trials
 
-    nwb = pynwb.NWBFile(session_description="t", identifier="t",
-                        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
-    nwb.add_trial(start_time=0.0, stop_time=0.5)
-    nwb.add_trial(start_time=2.0, stop_time=2.3)
-    nwb.add_unit(spike_times=[0.05, 0.06, 0.25, 2.05, 2.15, 2.45])
-    path = tmp_path / "ragged.nwb"
-    with pynwb.NWBHDF5IO(str(path), "w") as io:
-        io.write(nwb)
+    trials = [{"start_time": 0.0, "stop_time": 0.5}, {"start_time": 2.0, "stop_time": 2.3}]
+    path = write_nwb(tmp_path / "ragged.nwb", trials, [[0.05, 0.06, 0.25, 2.05, 2.15, 2.45]])
     X, y, _ = load_nwb_trials(path, window=(0, 1000), bin_size=100, output="counts", ragged=True)
     assert [t.shape for t in y] == [(5, 1), (3, 1)] and [t.shape for t in X] == [(5, 0), (3, 0)]
     assert y[0][:, 0].tolist() == [2.0, 0.0, 1.0, 0.0, 0.0] and y[1][:, 0].tolist() == [1.0, 1.0, 0.0]

@@ -20,6 +20,13 @@ GENERATORS = [
     (make_working_memory_task, 1),
     (make_delayed_match_to_sample_task, 2),
 ]
+#: The per-trial conditions each generator returns.
+CONDITIONS = {
+    make_context_dependent_task: {"context", "coherence_1", "coherence_2", "choice"},
+    make_perceptual_decision_task: {"coherence", "choice"},
+    make_working_memory_task: {"f1", "f2", "choice", "delay_steps", "decision_start"},
+    make_delayed_match_to_sample_task: {"sample", "test", "match", "choice", "delay_steps", "decision_start"},
+}
 
 
 # -- every generator -------------------------------------------------------------------------------------------
@@ -32,8 +39,10 @@ def test_shapes_dtypes_and_nan_window(make, n_inputs):
     assert X.shape[0] == y.shape[0] == 7 and X.shape[1] == y.shape[1]
     assert X.shape[2] == n_inputs and y.shape[2] == 1
     assert np.isfinite(X).all()
+    assert set(cond) == CONDITIONS[make]
     for values in cond.values():
         assert np.asarray(values).shape == (7,)
+    assert set(np.unique(cond["choice"])) <= {-1.0, 1.0}
     # every trial has a response window holding its choice and is NaN elsewhere
     window = ~np.isnan(y[..., 0])
     assert window.any(axis=1).all() and (~window).any(axis=1).all()
@@ -72,8 +81,11 @@ def test_invalid_arguments_name_the_argument(make, n_inputs):
 @pytest.mark.parametrize("make, n_inputs", GENERATORS)
 def test_noise_free_inputs_are_piecewise_constant(make, n_inputs):
     X, _, _ = make(n_trials=4, input_noise_std=0.0, random_state=0)
-    # without noise each channel takes at most 3 values per trial (0, a stimulus, a second stimulus)
-    assert max(len(np.unique(X[i, :, k])) for i in range(4) for k in range(n_inputs)) <= 3
+    # without noise each channel takes at most 3 values per trial (0, a stimulus, a second stimulus), and every
+    # trial has a stimulus on some channel
+    n_values = np.array([[len(np.unique(X[i, :, k])) for k in range(n_inputs)] for i in range(4)])
+    assert n_values.max() <= 3 and (n_values.max(axis=1) >= 2).all()
+    assert (X[:, 0] == 0).all()  # fixation: no input yet
 
 
 # -- context-dependent task ------------------------------------------------------------------------------------
@@ -130,7 +142,7 @@ def test_context_task_grid():
 def test_context_task_noise_statistics():
     X, _, cond = make_context_dependent_task(n_trials=200, coherence_scale=0.0, random_state=0)
     assert abs(X[..., :2].std() - 0.1) < 0.005
-    assert np.all(X[..., 2:] >= 0)
+    assert set(np.unique(X[..., 2:]).tolist()) == {0.0, 0.5}  # the context cues carry no noise
 
 
 # -- other tasks -----------------------------------------------------------------------------------------------

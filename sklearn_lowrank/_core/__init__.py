@@ -1,8 +1,9 @@
 """The torch core: networks, simulation, the training loop and initialisation. Imports no scikit-learn."""
 
-from .init import regression_init
+from .losses import masked_mse
 from .network import FullRankRNN, LowRankRNN, NetworkWeights, RNNBase, simulate
-from .training import Reporter, TrainingConfig, TrainingResult, masked_mse, train
+from .regression import regression_init
+from .training import Reporter, TrainingConfig, TrainingResult, train
 
 __all__ = [
     "FullRankRNN",

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .network import NetworkWeights, RNNBase
+from .network import NetworkWeights, RNNBase, inverse_softplus
 
-__all__ = ["MixtureLowRankRNN", "population_sizes", "unit_populations", "loading_names", "inverse_softplus"]
+__all__ = ["MixtureLowRankRNN", "population_sizes", "unit_populations", "loading_names"]
 
 COVARIANCE_TYPES = ("full", "diag")
 
@@ -88,21 +88,6 @@ def loading_names(rank: int, n_inputs: int, n_outputs: int) -> list[str]:
     """
     return ([f"m{r + 1}" for r in range(rank)] + [f"n{r + 1}" for r in range(rank)]
             + [f"I{k + 1}" for k in range(n_inputs)] + [f"w{o + 1}" for o in range(n_outputs)])
-
-
-def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
-    """x with softplus(x) = y for y > 0 (numerically safe for small and large y).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_lowrank._core.mixture import inverse_softplus
-    >>> y = torch.tensor([1e-6, 1.0, 50.0], dtype=torch.float64)
-    >>> bool(torch.allclose(torch.nn.functional.softplus(inverse_softplus(y)), y))
-    True
-    """
-    y = y.double()
-    return torch.where(y > 20.0, y, torch.log(torch.expm1(y.clamp_min(1e-12))))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -181,7 +166,7 @@ class MixtureLowRankRNN(RNNBase):
         self.register_buffer("initial_state", torch.zeros(n_units, dtype=dtype))
         factory = {"dtype": dtype}
         self.means = nn.Parameter(0.1 * torch.randn(n_components, d, generator=generator, **factory))
-        raw = float(inverse_softplus(torch.tensor(init_scale)))
+        raw = float(inverse_softplus(torch.tensor(init_scale).double()))
         self.chol_diag = nn.Parameter(torch.full((n_components, d), raw, **factory))
         if covariance_type == "full":
             off = 0.1 * torch.randn(n_components, d, d, generator=generator, **factory)
@@ -212,7 +197,7 @@ class MixtureLowRankRNN(RNNBase):
             diag = torch.diagonal(cholesky, dim1=-2, dim2=-1)
             if not bool((diag > 0).all()):
                 raise ValueError("cholesky factors need a strictly positive diagonal.")
-            self.chol_diag.copy_(inverse_softplus(diag).to(dtype))
+            self.chol_diag.copy_(inverse_softplus(diag.double()).to(dtype))
             if self.chol_lower is not None:
                 self.chol_lower.copy_(torch.tril(cholesky, diagonal=-1).to(dtype))
 

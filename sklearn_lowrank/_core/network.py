@@ -307,12 +307,22 @@ class FullRankRNN(_DeterministicRNN):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    """x with softplus(x) = y for y > 0, in the dtype of y (numerically safe for small and large y).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.network import inverse_softplus
+    >>> y = torch.tensor([1e-6, 1.0, 50.0], dtype=torch.float64)
+    >>> bool(torch.allclose(torch.nn.functional.softplus(inverse_softplus(y)), y))
+    True
+    """
     return torch.where(y > 20.0, y, torch.log(torch.expm1(y.clamp_min(1e-12))))
 
 
 #: Positive links of the Poisson readout and their inverses.
-LINKS = {"softplus": (nn.functional.softplus, _inverse_softplus), "exp": (torch.exp, torch.log)}
+LINKS = {"softplus": (nn.functional.softplus, inverse_softplus), "exp": (torch.exp, torch.log)}
 
 
 class PoissonReadout(nn.Module):

@@ -1,4 +1,4 @@
-"""Where training starts: the data-driven start (the canonical form of low-rank loadings is re-exported).
+"""Where training starts: the data-driven start of a network and the count (Poisson) start of its readout.
 
 Everything here runs on the module's device: the estimators build the module on the target device once and hand
 it, with the data on that same device, to these functions and then to the training loop.
@@ -13,12 +13,11 @@ import copy
 import torch
 from torch import nn
 
-from .canonical import canonical_factors, canonicalize_
-from .init import count_state_targets, regression_init
 from .network import LINKS, PoissonReadout
+from .regression import count_state_targets, regression_init
 from .training import check_same_device, evaluate_loss
 
-__all__ = ["canonicalize_", "canonical_factors", "data_driven_start", "poisson_start"]
+__all__ = ["data_driven_start", "poisson_start"]
 
 #: Random loadings of units the regression does not estimate (hidden units) are shrunk by this factor.
 HIDDEN_SCALE = 0.1
@@ -60,7 +59,7 @@ def data_driven_start(
     """Start a network with an identity readout from a one-step regression of the observed states, if it helps.
 
     The observed block of the connectivity, the input weights and (when trainable, and observed from the first
-    step) the initial state are overwritten with :func:`~sklearn_lowrank._core.init.regression_init`'s estimate;
+    step) the initial state are overwritten with :func:`~sklearn_lowrank._core.regression.regression_init`'s estimate;
     the loadings of hidden units are shrunk. A one-step regression can give a network that is unstable when run
     freely (a full-rank J fitted to noisy rates, for example), so the estimate is kept only when it predicts the
     training trials (at most ``max_check_trials`` of them, evenly spaced) better than the module's current,
@@ -152,7 +151,7 @@ def poisson_start(
     readout : PoissonReadout
         Its gain and offset map the states back to smoothed rate estimates; on the data's device.
     regression_data : (inputs, states, mask)
-        One trial per distinct input pattern (:func:`~sklearn_lowrank._core.init.count_state_targets`), to pass
+        One trial per distinct input pattern (:func:`~sklearn_lowrank._core.regression.count_state_targets`), to pass
         to :func:`data_driven_start` as ``regression_data``.
 
     Examples

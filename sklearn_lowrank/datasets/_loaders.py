@@ -141,7 +141,33 @@ def load_nwb_trials(
     >>> X.shape, y.shape, y[0, :, 0].tolist(), cond["coherence"].tolist()
     ((2, 5, 1), (2, 5, 1), [0.0, 10.0, 10.0, 0.0, 0.0], [0.5, -0.5])
     """
-    pynwb = _import_pynwb()
+    bin_size, start_ms, stop_ms = _check_binning(bin_size, window, smoothing_sigma, output)
+    if isinstance(input_columns, str):
+        input_columns = [input_columns]
+    n_steps = int(math.ceil((stop_ms - start_ms) / bin_size - 1e-9))
+    offsets = (start_ms + bin_size * np.arange(n_steps + 1)) / 1000.0  # bin edges in s from the alignment
+    record = _read_nwb(path, align_to, units, input_columns, input_start, input_stop, condition_columns)
+    edges = record["align"][:, None] + offsets[None, :]  # (n_trials, n_steps + 1) in s
+    counts = np.stack([np.diff(np.searchsorted(s, edges, side="left"), axis=1) for s in record["spikes"]], axis=-1)
+    y = counts / (bin_size / 1000.0) if output == "rates" else counts.astype(np.float64)
+    if mask_outside_trial:
+        outside = (edges[:, :-1] < record["t_start"][:, None] - 1e-12) | (edges[:, :-1] >= record["t_stop"][:, None])
+        y[outside] = np.nan
+    y = _smooth(y, smoothing_sigma / bin_size)
+    X = np.zeros((edges.shape[0], n_steps, len(record["inputs"])))
+    bin_starts = edges[:, :-1]
+    active = (bin_starts >= record["in_start"][:, None] - 1e-12) & (bin_starts < record["in_stop"][:, None])
+    for k, col in enumerate(record["inputs"]):
+        X[:, :, k] = np.where(active, col[:, None], 0.0)
+    X, y, conditions = X.astype(np.float32), y.astype(np.float32), record["conditions"]
+    if ragged:
+        lengths = np.maximum(1, (bin_starts < record["t_stop"][:, None]).sum(axis=1))
+        return [X[i, :n] for i, n in enumerate(lengths)], [y[i, :n] for i, n in enumerate(lengths)], conditions
+    return X, y, conditions
+
+
+def _check_binning(bin_size, window, smoothing_sigma, output):
+    """``bin_size`` and the window's (start, stop) in ms, checked with the smoothing and the output kind."""
     bin_size = _positive(bin_size, "bin_size")
     try:
         start_ms, stop_ms = (float(w) for w in window)
@@ -156,11 +182,12 @@ def load_nwb_trials(
     if output == "counts" and smoothing_sigma > 0:
         raise ValueError("output='counts' returns raw spike counts per bin; set smoothing_sigma=0 (smoothed counts "
                          "are no longer counts) or use output='rates'.")
-    if isinstance(input_columns, str):
-        input_columns = [input_columns]
-    n_steps = int(math.ceil((stop_ms - start_ms) / bin_size - 1e-9))
-    offsets = (start_ms + bin_size * np.arange(n_steps + 1)) / 1000.0  # bin edges in s from the alignment
+    return bin_size, start_ms, stop_ms
 
+
+def _read_nwb(path, align_to, units, input_columns, input_start, input_stop, condition_columns) -> dict:
+    """The trial times (s), the sorted spike times of each unit kept, the input columns and the conditions."""
+    pynwb = _import_pynwb()
     with pynwb.NWBHDF5IO(str(path), "r") as io:
         nwbfile = io.read()
         if nwbfile.units is None or len(nwbfile.units) == 0:
@@ -168,50 +195,41 @@ def load_nwb_trials(
         if nwbfile.trials is None or len(nwbfile.trials) == 0:
             raise ValueError(f"{path} has no trials table; load_nwb_trials needs trials to align to.")
         trials = nwbfile.trials
-        align = _trial_column(trials, align_to, "align_to").astype(np.float64)
-        t_start = _trial_column(trials, "start_time", "start_time").astype(np.float64)
-        t_stop = _trial_column(trials, "stop_time", "stop_time").astype(np.float64)
+        record = {name: _trial_column(trials, column, what).astype(np.float64) for name, column, what in [
+            ("align", align_to, "align_to"), ("t_start", "start_time", "start_time"),
+            ("t_stop", "stop_time", "stop_time")]}
         n_units_total = len(nwbfile.units)
         unit_rows = np.arange(n_units_total) if units is None else np.asarray(units, dtype=np.int64)
         if unit_rows.size == 0 or unit_rows.min() < 0 or unit_rows.max() >= n_units_total:
             raise ValueError(f"units must be row indices in [0, {n_units_total}), got {units!r}.")
-        spikes = [np.sort(np.asarray(nwbfile.units["spike_times"][int(i)], dtype=np.float64)) for i in unit_rows]
-        inputs = []
-        for name in input_columns:
-            col = _trial_column(trials, name, "input_columns")
-            if col.ndim != 1 or not np.issubdtype(col.dtype, np.number):
-                raise ValueError(f"input column {name!r} must hold one number per trial; got dtype {col.dtype}.")
-            inputs.append(col.astype(np.float64))
-        in_start = _trial_column(trials, input_start, "input_start").astype(np.float64)
-        in_stop = _trial_column(trials, input_stop, "input_stop").astype(np.float64)
-        from hdmf.common import DynamicTableRegion, VectorIndex
+        record["spikes"] = [np.sort(np.asarray(nwbfile.units["spike_times"][int(i)], dtype=np.float64))
+                            for i in unit_rows]
+        record["inputs"] = [_input_column(trials, name) for name in input_columns]
+        record["in_start"] = _trial_column(trials, input_start, "input_start").astype(np.float64)
+        record["in_stop"] = _trial_column(trials, input_stop, "input_stop").astype(np.float64)
+        record["conditions"] = _conditions(trials, condition_columns)
+    return record
 
-        names = list(trials.colnames) if condition_columns is None else list(condition_columns)
-        conditions = {}
-        for name in names:
-            _trial_column(trials, name, "condition_columns")  # a clear error for an unknown name
-            column = trials[name]
-            if isinstance(column, VectorIndex | DynamicTableRegion):
-                if condition_columns is None:
-                    continue  # ragged or reference columns (tags, timeseries) are not per-trial values
-                raise ValueError(f"condition column {name!r} is ragged or a reference; pass a plain column.")
-            conditions[name] = np.asarray(column.data[:])
 
-    n_trials = align.size
-    edges = align[:, None] + offsets[None, :]  # (n_trials, n_steps + 1) in s
-    counts = np.stack([np.diff(np.searchsorted(s, edges, side="left"), axis=1) for s in spikes], axis=-1)
-    y = counts / (bin_size / 1000.0) if output == "rates" else counts.astype(np.float64)
-    if mask_outside_trial:
-        outside = (edges[:, :-1] < t_start[:, None] - 1e-12) | (edges[:, :-1] >= t_stop[:, None])
-        y[outside] = np.nan
-    y = _smooth(y, smoothing_sigma / bin_size)
-    X = np.zeros((n_trials, n_steps, len(inputs)))
-    bin_starts = edges[:, :-1]
-    active = (bin_starts >= in_start[:, None] - 1e-12) & (bin_starts < in_stop[:, None])
-    for k, col in enumerate(inputs):
-        X[:, :, k] = np.where(active, col[:, None], 0.0)
-    X, y = X.astype(np.float32), y.astype(np.float32)
-    if ragged:
-        lengths = np.maximum(1, (bin_starts < t_stop[:, None]).sum(axis=1))
-        return [X[i, :n] for i, n in enumerate(lengths)], [y[i, :n] for i, n in enumerate(lengths)], conditions
-    return X, y, conditions
+def _input_column(trials, name: str) -> np.ndarray:
+    col = _trial_column(trials, name, "input_columns")
+    if col.ndim != 1 or not np.issubdtype(col.dtype, np.number):
+        raise ValueError(f"input column {name!r} must hold one number per trial; got dtype {col.dtype}.")
+    return col.astype(np.float64)
+
+
+def _conditions(trials, condition_columns) -> dict:
+    """The trials columns asked for (None: every plain one-dimensional column), by name."""
+    from hdmf.common import DynamicTableRegion, VectorIndex
+
+    names = list(trials.colnames) if condition_columns is None else list(condition_columns)
+    conditions = {}
+    for name in names:
+        _trial_column(trials, name, "condition_columns")  # a clear error for an unknown name
+        column = trials[name]
+        if isinstance(column, VectorIndex | DynamicTableRegion):
+            if condition_columns is None:
+                continue  # ragged or reference columns (tags, timeseries) are not per-trial values
+            raise ValueError(f"condition column {name!r} is ragged or a reference; pass a plain column.")
+        conditions[name] = np.asarray(column.data[:])
+    return conditions

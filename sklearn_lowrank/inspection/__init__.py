@@ -10,10 +10,11 @@
   :func:`latent_coordinates`.
 """
 
+from .._populations import population_labels
 from ._cosmoothing import co_smoothing, latent_coordinates
 from ._dynamics import find_fixed_points, find_fixed_points_full, find_slow_points, latent_flow, latent_velocity
 from ._geometry import connectivity_vectors, effective_connectivity, overlap_matrix, regression_axes
-from ._inactivation import inactivation_effects, population_labels, predict_silenced, silenced_weights
+from ._inactivation import inactivation_effects, predict_silenced, silenced_weights
 
 __all__ = [
     "silenced_weights",

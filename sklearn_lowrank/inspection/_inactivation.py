@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 import torch
-from sklearn.mixture import GaussianMixture
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from .._core.network import NetworkWeights
-from .._loadings import fit_loadings_mixture
+from .._populations import population_labels
 from .._validation import check_trials_X
 from ..metrics import decision_accuracy, r2_score_trials
 
-__all__ = ["silenced_weights", "predict_silenced", "population_labels", "inactivation_effects"]
+__all__ = ["silenced_weights", "predict_silenced", "inactivation_effects"]
 
 _MODES = ("silence", "disconnect")
 
@@ -161,95 +158,6 @@ def predict_silenced(estimator, X, units, *, mode="silence", return_states=False
         outputs, states = module(inputs, weights=weights, return_states=True)
     outputs, states = outputs.cpu().numpy(), states.cpu().numpy()
     return (outputs, states) if return_states else outputs
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Populations
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _loadings(estimator, readout_weights=None) -> np.ndarray:
-    check_is_fitted(estimator, "module_")
-    if getattr(estimator, "rank", None) is None or not hasattr(estimator, "m_"):
-        raise ValueError("estimator must be a fitted low-rank network (an integer rank): populations are defined "
-                         "on its per-unit loadings (m, n, input and readout weights).")
-    parts = [estimator.m_, estimator.n_, estimator.input_weights_.T]
-    if getattr(estimator, "readout_weights_", None) is not None:
-        parts.append(estimator.readout_weights_)
-    if readout_weights is not None:
-        w = np.asarray(readout_weights, dtype=np.float64)
-        w = w[:, None] if w.ndim == 1 else w
-        if w.ndim != 2 or w.shape[0] != estimator.n_units_:
-            raise ValueError(f"readout_weights must have shape ({estimator.n_units_}, n_outputs); got "
-                             f"{np.shape(readout_weights)}.")
-        parts.append(w)
-    return np.concatenate(parts, axis=1).astype(np.float64)
-
-
-def population_labels(estimator, n_components=2, *, readout_weights=None, symmetric=True, n_init=5,
-                      random_state=None):
-    """Populations of a low-rank network: a Gaussian mixture fitted to its per-unit loadings.
-
-    The loading of unit i is (m_i, n_i, input weights of i, readout weights of i), the vector whose distribution
-    :class:`~sklearn_lowrank.GaussianMixtureRNN` models. A network fitted to activity (identity readout) has no
-    readout loadings of its own; pass those of the network it models as ``readout_weights``.
-
-    Because tanh is odd, flipping the sign of every loading of a unit (and of its state) leaves the network
-    unchanged: loadings are defined up to a sign per unit. With ``symmetric=True`` the mixture is fitted to the
-    sign-symmetrised sample (V and -V) with zero-mean components, as the populations of Dubreuil, Valente et al.
-    (2022): populations then differ by their covariances, i.e. by how a unit's loadings go together (which input
-    it relays, which cue modulates it), not by an arbitrary sign. ``symmetric=False`` fits an unconstrained
-    mixture to V, the one ``GaussianMixtureRNN.from_network`` fits (same labels for the same random_state).
-
-    Parameters
-    ----------
-    estimator : LowRankRNNRegressor
-        Fitted, with an integer rank.
-    n_components : int, default=2
-        Number of populations.
-    readout_weights : array-like of shape (n_units, n_outputs), optional
-        Extra readout loadings appended to each unit's loading vector.
-    symmetric : bool, default=True
-        Fit zero-mean components to the sign-symmetrised loadings (see above).
-    n_init : int, default=5
-        Restarts of EM.
-    random_state : int, RandomState instance or None, default=None
-
-    Returns
-    -------
-    labels : ndarray of shape (n_units,)
-        Population of each unit, 0 .. n_components - 1, ordered by decreasing population size.
-    loadings : ndarray of shape (n_units, n_loadings)
-        The loading vectors that were clustered.
-
-    Examples
-    --------
-    >>> from sklearn_lowrank import LowRankRNNRegressor
-    >>> from sklearn_lowrank.datasets import make_low_rank_teacher
-    >>> from sklearn_lowrank.inspection import population_labels
-    >>> X, y = make_low_rank_teacher(n_units=20, rank=1, n_inputs=1, n_trials=8, n_timesteps=10,
-    ...                              random_state=0, return_X_y=True)
-    >>> est = LowRankRNNRegressor(rank=1, max_iter=0, random_state=0).fit(X, y)
-    >>> labels, V = population_labels(est, 2, random_state=0)
-    >>> labels.shape, V.shape
-    ((20,), (20, 3))
-    """
-    V = _loadings(estimator, readout_weights)
-    if not isinstance(n_components, Integral) or not 1 <= n_components <= V.shape[0]:
-        raise ValueError(f"n_components must be an integer in [1, {V.shape[0]}]; got {n_components!r}.")
-    if symmetric:
-        # Zero means and a random start: with data symmetric under v -> -v the responsibilities stay symmetric,
-        # so every M-step keeps the means at zero and EM fits covariances only.
-        gmm = GaussianMixture(int(n_components), means_init=np.zeros((n_components, V.shape[1])),
-                              init_params="random", n_init=n_init, max_iter=500, random_state=random_state)
-        gmm.fit(np.concatenate([V, -V]))
-    else:
-        gmm = fit_loadings_mixture(V, int(n_components), "full", 1e-6, n_init, random_state)
-    raw = gmm.predict(V)
-    order = np.argsort(-np.bincount(raw, minlength=n_components), kind="stable")
-    relabel = np.empty(n_components, dtype=np.int64)
-    relabel[order] = np.arange(n_components)
-    return relabel[raw], V
 
 
 # ---------------------------------------------------------------------------------------------------------------

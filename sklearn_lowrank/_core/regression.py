@@ -95,28 +95,93 @@ def regression_init(
     is no transition to regress and only the last two are returned.
     """
     # Bulk arrays stay in the data's dtype (float32: this is memory-bound work on n_samples x n_features arrays);
-    # Gram matrices and solves are float64.
+    # Gram matrices and solves are float64. Full-size temporaries are few and freed as soon as a step is done with
+    # them (``del``): this runs on whole recordings.
     dt = torch.float64
-    # Enough samples per regressor, not necessarily all: every k-th trial keeps the time structure.
+    inputs, targets, mask = _subsample_trials(inputs, targets, mask, max_regressors, samples_per_regressor)
+    u = inputs.to(targets.dtype)
+    rates, states, saturated, usable = _observed_states(targets, mask, output_activation, saturation)
+    n_trials, n_steps, n_feat = targets.shape
+    n_in = u.shape[-1]
+    if n_steps < 2:
+        return _single_step_init(states.to(dt), u.to(dt), usable, alpha, ridge)
+    initial_state = torch.where(usable[:, 0], states[:, 0], torch.nan).to(dt).nanmean(dim=0)
+    # Samples t = 1..T-1 of every trial, flattened.
+    z_raw = torch.sub(states[:, 1:], states[:, :-1], alpha=1.0 - alpha).div_(alpha).reshape(-1, n_feat)
+    del states
+    missing = (usable[:, 1:] & usable[:, :-1]).logical_not_().reshape(-1, n_feat)
+    del usable
+    gaps = _missing_entries(missing, z_raw, rates, saturated)
+    del saturated
+    # Large networks: regress on the top principal components of the rates (the part of J that the activity
+    # can reveal lives there), which keeps the cost quadratic, not cubic, in the number of units.
+    basis = None
+    if max_regressors is not None and n_feat > max_regressors:
+        phi = torch.clamp(rates[:, :-1].reshape(z_raw.shape[0], n_feat), -1.0, 1.0)
+        del rates
+        basis = _principal_axes(phi, max_regressors)
+        a = _regressors(phi, u, basis.shape[1], lambda out: torch.matmul(phi, basis, out=out))
+        del phi
+    else:
+        a = _regressors(z_raw, u, n_feat, lambda out: out.view(n_trials, n_steps - 1, n_feat).copy_(rates[:, :-1]))
+        del rates
+        if output_activation == "tanh":
+            a[:, :n_feat].clamp_(-1.0, 1.0)  # rates slightly beyond +/-1 (noisy recordings) act as +/-1
+    gram = (a.T @ a).to(dt)
+    z = z_raw.masked_fill_(missing, 0.0)
+    del missing
+    atz = (a.T @ z).to(dt)
+    del z, z_raw
+    if gaps is not None:
+        atz = _fill_missing(a, *gaps, atz, _cholesky(gram, ridge), fill_max_iter, fill_tol)
+    del a
+    out, j_t, uu_chol = _connectivity(gram, atz, gram.shape[0] - n_in, basis, rank, n_units, ridge)
+    # Input weights given the constrained J: regress what J does not explain on the inputs.
+    if n_in:
+        n_reg = gram.shape[0] - n_in
+        j_reg = j_t if basis is None else basis.to(dt).T @ j_t  # J^T in regressor coordinates
+        out["input_weights"] = torch.cholesky_solve(atz[n_reg:] - gram[:n_reg, n_reg:].T @ j_reg, uu_chol)
+    else:
+        out["input_weights"] = gram.new_zeros((0, n_feat))
+    out["initial_state"] = torch.nan_to_num(initial_state, nan=0.0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The steps of the regression
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _subsample_trials(inputs, targets, mask, max_regressors, samples_per_regressor):
+    """Every k-th trial, so that there are at most about ``samples_per_regressor`` samples per regressor.
+
+    The regression needs enough samples, not all of them; every k-th trial keeps the time structure.
+    """
+    if samples_per_regressor is None:
+        return inputs, targets, mask
     n_regressors = (targets.shape[-1] if max_regressors is None else min(targets.shape[-1], max_regressors)) \
         + inputs.shape[-1]
-    if samples_per_regressor is not None:
-        n_samples = targets.shape[0] * max(targets.shape[1] - 1, 1)
-        stride = max(1, -(-n_samples // (samples_per_regressor * n_regressors)))
-        if stride > 1:
-            targets, inputs = targets[::stride], inputs[::stride]
-            mask = None if mask is None else mask[::stride]
-    y = targets
-    u = inputs.to(y.dtype)
+    n_samples = targets.shape[0] * max(targets.shape[1] - 1, 1)
+    stride = max(1, -(-n_samples // (samples_per_regressor * n_regressors)))
+    if stride > 1:
+        targets, inputs = targets[::stride], inputs[::stride]
+        mask = None if mask is None else mask[::stride]
+    return inputs, targets, mask
+
+
+def _observed_states(y, mask, output_activation, saturation):
+    """The rates, the states s = g^{-1}(y), where |rate| > saturation, and where the state is usable.
+
+    ``rates`` are the observed targets (zero where not); ``saturated`` (bool, tanh only, else None): |rate| >
+    saturation, where the state is only known to lie beyond +/- atanh(saturation) with the sign of the rate;
+    ``usable``: observed and not saturated.
+    """
     # All finite (the usual case) is checked by one reduction: a finite sum implies finite entries.
     all_finite = bool(torch.isfinite(y.sum()))
     observed = None if all_finite else torch.isfinite(y)
     if mask is not None:
         observed = mask.clone() if observed is None else observed.logical_and_(mask)
     all_observed = observed is None or bool(observed.all())
-    # ``rates`` are the observed targets (zero where not); ``saturated`` (bool): |rate| > saturation, where the state
-    # is only known to lie beyond +/- atanh(saturation) with the sign of the rate. Full-size temporaries are few
-    # and freed early: this runs on whole recordings.
     rates = y if all_observed else torch.where(observed, y, 0.0)
     if output_activation == "tanh":
         saturated = rates.abs() > saturation
@@ -129,64 +194,56 @@ def regression_init(
         rates = torch.tanh(states)
         saturated = None
         usable = torch.ones_like(y, dtype=torch.bool) if all_observed else observed
-    del observed
-    n_trials, n_steps, n_feat = y.shape
-    n_in = u.shape[-1]
-    if n_steps < 2:
-        return _single_step_init(states.to(dt), u.to(dt), usable, alpha, ridge)
-    initial_state = torch.where(usable[:, 0], states[:, 0], torch.nan).to(dt).nanmean(dim=0)
+    return rates, states, saturated, usable
 
-    # Samples t = 1..T-1 of every trial, flattened.
-    z_raw = torch.sub(states[:, 1:], states[:, :-1], alpha=1.0 - alpha).div_(alpha).reshape(-1, n_feat)
-    del states
-    missing = (usable[:, 1:] & usable[:, :-1]).logical_not_().reshape(-1, n_feat)
-    del usable
+
+def _missing_entries(missing, z_raw, rates, saturated):
+    """(lower, upper, guess, rows, cols) of the missing targets, grouped by unit; None when none is missing.
+
+    The bounds come from the censoring of saturated rates (unbounded without a tanh output); the fill starts from
+    the clipped values where a bound is known (closer than zero), else from zero.
+    """
     rows, cols = torch.nonzero(missing, as_tuple=True)
-    if rows.numel():
-        order = torch.argsort(cols, stable=True)  # grouped by unit
-        rows, cols = rows[order], cols[order]
-        if saturated is not None:
-            lower, upper = _censoring_bounds(z_raw, rates, saturated, rows, cols)
-            # Start the fill from the clipped values (the bound, where one is known): closer than zero.
-            guess = torch.where(torch.isfinite(lower) | torch.isfinite(upper), z_raw[rows, cols], 0.0)
-        else:
-            lower = torch.full((rows.numel(),), -float("inf"), dtype=z_raw.dtype, device=z_raw.device)
-            upper = -lower
-            guess = torch.zeros_like(lower)
-    del saturated
-    # Regressors a = [phi(s_{t-1}), u_t], (S, n_reg + n_in), written in place (no intermediate copies).
-    # Large networks: regress on the top principal components of the rates (the part of J that the activity
-    # can reveal lives there), which keeps the cost quadratic, not cubic, in the number of units.
-    basis = None
-    if max_regressors is not None and n_feat > max_regressors:
-        phi = torch.clamp(rates[:, :-1].reshape(z_raw.shape[0], n_feat), -1.0, 1.0)
-        del rates
-        basis = _principal_axes(phi, max_regressors)
-        n_reg = basis.shape[1]
-        a = z_raw.new_empty((z_raw.shape[0], n_reg + n_in))
-        torch.matmul(phi, basis, out=a[:, :n_reg])
-        del phi
+    if not rows.numel():
+        return None
+    order = torch.argsort(cols, stable=True)  # grouped by unit
+    rows, cols = rows[order], cols[order]
+    if saturated is not None:
+        lower, upper = _censoring_bounds(z_raw, rates, saturated, rows, cols)
+        guess = torch.where(torch.isfinite(lower) | torch.isfinite(upper), z_raw[rows, cols], 0.0)
     else:
-        n_reg = n_feat
-        a = z_raw.new_empty((z_raw.shape[0], n_reg + n_in))
-        a[:, :n_reg].view(n_trials, n_steps - 1, n_reg).copy_(rates[:, :-1])
-        del rates
-        if output_activation == "tanh":
-            a[:, :n_reg].clamp_(-1.0, 1.0)  # rates slightly beyond +/-1 (noisy recordings) act as +/-1
-    a[:, n_reg:].view(n_trials, n_steps - 1, n_in).copy_(u[:, 1:])
-    gram = (a.T @ a).to(dt)
-    z = z_raw.masked_fill_(missing, 0.0)
-    del missing
-    atz = (a.T @ z).to(dt)
-    del z, z_raw
-    if rows.numel():
-        atz = _fill_missing(a, lower, upper, guess, atz, _cholesky(gram, ridge), rows, cols, fill_max_iter, fill_tol)
+        lower = torch.full((rows.numel(),), -float("inf"), dtype=z_raw.dtype, device=z_raw.device)
+        upper = -lower
+        guess = torch.zeros_like(lower)
+    return lower, upper, guess, rows, cols
 
+
+def _regressors(like, u, n_reg, write_recurrent):
+    """The regressors a = [phi(s_{t-1}), u_t] of shape (S, n_reg + n_in), written in place (no intermediate copy).
+
+    ``write_recurrent(out)`` writes the recurrent block into ``out`` (S, n_reg); the inputs u_t (t = 1..T-1) fill
+    the rest.
+    """
+    n_trials, n_steps, n_in = u.shape
+    a = like.new_empty((n_trials * (n_steps - 1), n_reg + n_in))
+    write_recurrent(a[:, :n_reg])
+    a[:, n_reg:].view(n_trials, n_steps - 1, n_in).copy_(u[:, 1:])
+    return a
+
+
+def _connectivity(gram, atz, n_reg, basis, rank, n_units, ridge):
+    """J (or its rank-R factors m, n) from the normal equations, with the inputs partialled out.
+
+    Returns the dict of ``J`` or ``m``, ``n``; J^T in unit coordinates; and the Cholesky factor of the inputs'
+    Gram block (None without inputs), reused for the input weights.
+    """
+    dt = torch.float64
     g_pp, g_pu, g_uu = gram[:n_reg, :n_reg], gram[:n_reg, n_reg:], gram[n_reg:, n_reg:]
     atz_p, atz_u = atz[:n_reg], atz[n_reg:]
-    if n_in:
+    uu_chol = None
+    if g_uu.shape[0]:
         # Frisch-Waugh: partial the inputs out of the regressors and the targets.
-        uu_chol = _cholesky(g_uu, ridge)  # factorised once: also used for the input weights below
+        uu_chol = _cholesky(g_uu, ridge)  # factorised once: also used for the input weights
         uu_inv_gup = torch.cholesky_solve(g_pu.T, uu_chol)
         g_res = g_pp - g_pu @ uu_inv_gup
         atz_res = atz_p - uu_inv_gup.T @ atz_u
@@ -194,37 +251,35 @@ def regression_init(
         g_res, atz_res = g_pp, atz_p
     g_chol = _cholesky(g_res, ridge)
     b_j = torch.cholesky_solve(atz_res, g_chol)  # J^T in regressor coordinates, (n_reg, F)
-    out: dict = {}
     if rank is None:
         j_t = b_j if basis is None else basis.to(dt) @ b_j
-        out["J"] = j_t.T.contiguous()
-    else:
-        r = min(rank, n_feat)
-        # Reduced-rank regression: the top-r right singular vectors of L^T B (G_res = L L^T) are the top-r
-        # principal directions of the fitted values Phi_res B.
-        fitted = g_chol.T @ b_j
-        _, eigvecs = torch.linalg.eigh(fitted.T @ fitted)  # ascending; half the cost of the SVD of L^T B
-        v = eigvecs[:, -r:].flip(1)  # top-r output directions, (F, r)
-        bv = b_j @ v  # (n_reg, r)
-        if basis is not None:
-            bv = basis.to(dt) @ bv  # back to unit coordinates, (F, r)
-        b = (n_units * bv.norm(dim=0)).clamp_min(1e-12)
-        m = v * b.sqrt()
-        n = n_units * bv / b.sqrt()
-        if r < rank:
-            pad = rank - r
-            m = torch.cat([m, m.new_zeros((n_feat, pad))], dim=1)
-            n = torch.cat([n, n.new_zeros((n_feat, pad))], dim=1)
-        out["m"], out["n"] = m, n
-        j_t = bv @ v.T
-    # Input weights given the constrained J: regress what J does not explain on the inputs.
-    if n_in:
-        j_reg = j_t if basis is None else basis.to(dt).T @ j_t  # J^T in regressor coordinates
-        out["input_weights"] = torch.cholesky_solve(atz_u - g_pu.T @ j_reg, uu_chol)
-    else:
-        out["input_weights"] = gram.new_zeros((0, n_feat))
-    out["initial_state"] = torch.nan_to_num(initial_state, nan=0.0)
-    return out
+        return {"J": j_t.T.contiguous()}, j_t, uu_chol
+    m, n, j_t = _reduced_rank(g_chol, b_j, basis, rank, n_units)
+    return {"m": m, "n": n}, j_t, uu_chol
+
+
+def _reduced_rank(g_chol, b_j, basis, rank, n_units):
+    """m, n (F, rank) and J^T = b v v^T of reduced-rank regression, with J = m n^T / n_units.
+
+    The top-r right singular vectors of L^T B (G_res = L L^T) are the top-r principal directions of the fitted
+    values Phi_res B; columns beyond the number of features are zero.
+    """
+    n_feat = b_j.shape[1]
+    r = min(rank, n_feat)
+    fitted = g_chol.T @ b_j
+    _, eigvecs = torch.linalg.eigh(fitted.T @ fitted)  # ascending; half the cost of the SVD of L^T B
+    v = eigvecs[:, -r:].flip(1)  # top-r output directions, (F, r)
+    bv = b_j @ v  # (n_reg, r)
+    if basis is not None:
+        bv = basis.to(torch.float64) @ bv  # back to unit coordinates, (F, r)
+    b = (n_units * bv.norm(dim=0)).clamp_min(1e-12)
+    m = v * b.sqrt()
+    n = n_units * bv / b.sqrt()
+    if r < rank:
+        pad = rank - r
+        m = torch.cat([m, m.new_zeros((n_feat, pad))], dim=1)
+        n = torch.cat([n, n.new_zeros((n_feat, pad))], dim=1)
+    return m, n, bv @ v.T
 
 
 def _single_step_init(states, u, usable, alpha, ridge) -> dict:
@@ -260,7 +315,7 @@ def _censoring_bounds(z, rates, saturated, rows, cols):
     return lower, upper
 
 
-def _fill_missing(a, lower, upper, guess, atz, chol, rows, cols, max_iter, tol):
+def _fill_missing(a, lower, upper, guess, rows, cols, atz, chol, max_iter, tol):
     """A^T Z with the missing targets filled by the regression on the others, within their censoring bounds.
 
     For each unit k with missing targets the fixed point of "fill the missing targets with the fit" is the least
