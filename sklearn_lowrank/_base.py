@@ -47,6 +47,8 @@ __all__ = ["BaseRNNEstimator"]
 _SCORES = {"squared_error": r2_score_trials, "poisson": d2_poisson_score_trials}
 #: Fitted state whose names do not end in ``_``: the optimiser kept for a warm start, the dimension of y at fit.
 _PRIVATE_FITTED = ("_optimizer", "_y_ndim")
+#: Fitted state that scikit-learn's validation at the door of ``fit`` sets (or removes) before the module is adopted.
+_SET_BY_VALIDATION = ("feature_names_in_",)
 #: Link of the Poisson readout (softplus: see benchmarks/bench_spikes.py --links for the comparison with exp).
 POISSON_LINK = "softplus"
 
@@ -289,11 +291,13 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
                              "warm_start=False to fit a new model.")
 
     def _clear_fitted(self) -> dict:
-        """Remove every fitted attribute (public ones end in ``_``; the private ones are ``_PRIVATE_FITTED``).
+        """Remove every fitted attribute (public ones end in ``_``; the private ones are ``_PRIVATE_FITTED``) but
+        those the validation of the current fit has just set (``_SET_BY_VALIDATION``).
 
         Returns the removed attributes by name.
         """
-        names = [k for k in vars(self) if (k.endswith("_") and not k.startswith("__")) or k in _PRIVATE_FITTED]
+        names = [k for k in vars(self) if ((k.endswith("_") and not k.startswith("__")) or k in _PRIVATE_FITTED)
+                 and k not in _SET_BY_VALIDATION]
         return {name: self.__dict__.pop(name) for name in names}
 
     def _warn_stop(self, reason: str) -> None:
