@@ -1,7 +1,9 @@
 """GaussianMixtureRNN: networks whose connectivity loadings are drawn from a mixture of Gaussians.
 
-Also the tool that goes from a fitted :class:`LowRankRNNRegressor` to a mixture (``from_network``); choosing the
-number of populations (BIC, the resampling test, bootstrap stability) lives in :mod:`sklearn_lowrank.model_selection`.
+Also the ways between a fitted :class:`LowRankRNNRegressor` and a mixture: ``from_network`` fits a mixture to a
+network's loadings, ``sample_network`` draws a network from the mixture (built by :func:`fitted_network`). Choosing
+the number of populations (BIC, the resampling test, bootstrap stability) lives in
+:mod:`sklearn_lowrank.model_selection`; the loadings and the mixtures fitted to them in ``_populations``.
 """
 
 from __future__ import annotations

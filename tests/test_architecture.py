@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import sklearn_lowrank
-
-PACKAGE_DIR = Path(sklearn_lowrank.__file__).parent
-DOCS_PAGE = PACKAGE_DIR.parent / "docs" / "architecture.rst"
+#: The source tree next to this file (also when the package is installed elsewhere).
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = REPO / "sklearn_lowrank"
+DOCS_PAGE = REPO / "docs" / "architecture.rst"
 
 #: The layers of docs/architecture.rst, bottom first: a module may import its own layer and the layers below.
 LAYERS = [
