@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 
 from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor
@@ -217,8 +218,24 @@ def coherence_nwb(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The training loop's configuration
+# The training loop: a torch teacher and the configuration
 # ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def torch_teacher():
+    """``torch_teacher(n_units, n_trials, n_timesteps) -> (teacher, u, y)``: a rank-1 ``LowRankRNN`` (alpha 0.2,
+    one input, every unit observed) drawn with seed 0, random inputs u from the same generator and its outputs y."""
+    from sklearn_lowrank._core.network import LowRankRNN
+
+    def make(n_units, n_trials, n_timesteps):
+        gen = torch.Generator().manual_seed(0)
+        teacher = LowRankRNN(n_units, 1, n_units, 1, alpha=0.2, generator=gen)
+        u = torch.randn(n_trials, n_timesteps, 1, generator=gen)
+        with torch.no_grad():
+            return teacher, u, teacher(u)
+
+    return make
 
 
 @pytest.fixture(scope="session")

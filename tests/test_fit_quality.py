@@ -50,18 +50,9 @@ def test_default_fit_with_unobserved_pre_period():
     assert est.score(X_te, y_te) > 0.995
 
 
-def _oscillating_setup():
-    gen = torch.Generator().manual_seed(0)
-    teacher = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=gen)
-    u = torch.randn(32, 15, 1, generator=gen)
-    with torch.no_grad():
-        y = teacher(u)
-    return u, y
-
-
 @pytest.mark.parametrize("schedule", ["constant", "adaptive"])
-def test_adaptive_rate_lowers_on_oscillation_only(schedule, training_config):
-    u, y = _oscillating_setup()
+def test_adaptive_rate_lowers_on_oscillation_only(schedule, training_config, torch_teacher):
+    _, u, y = torch_teacher(20, 32, 15)
     net = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(1))
     config = training_config(max_iter=150, batch_size=4, learning_rate_init=0.3, n_iter_no_change=3,
                              clip_grad_norm=None, learning_rate=schedule)
@@ -77,16 +68,12 @@ def test_adaptive_rate_lowers_on_oscillation_only(schedule, training_config):
     assert result.stop_reason in ("converged", "max_iter")
 
 
-def test_adaptive_rate_stops_at_once_when_flat(training_config):
+def test_adaptive_rate_stops_at_once_when_flat(training_config, torch_teacher):
     # A flat loss (the teacher itself, with steps too small to leave it) stops training after n_iter_no_change
     # epochs without lowering the rate, as with a constant rate.
     import copy
 
-    gen = torch.Generator().manual_seed(0)
-    teacher = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=gen)
-    u = torch.randn(16, 10, 1, generator=gen)
-    with torch.no_grad():
-        y = teacher(u)
+    teacher, u, y = torch_teacher(20, 16, 10)
     config = training_config(max_iter=50, batch_size=4, learning_rate_init=1e-8, n_iter_no_change=3,
                              learning_rate="adaptive")
     result, optimizer = train(copy.deepcopy(teacher), u, y, None, config, torch.Generator().manual_seed(1))

@@ -133,12 +133,8 @@ def test_warm_start_switches_solver_and_keeps_going(spikes):
     assert min(est.loss_curve_[10:]) < first
 
 
-def test_train_core_lbfgs_on_squared_error(training_config):
-    gen = torch.Generator().manual_seed(0)
-    teacher = LowRankRNN(10, 1, 10, 1, alpha=0.2, generator=gen)
-    X = torch.randn(6, 12, 1, generator=gen)
-    with torch.no_grad():
-        y = teacher(X)
+def test_train_core_lbfgs_on_squared_error(training_config, torch_teacher):
+    _, X, y = torch_teacher(10, 6, 12)
     student = LowRankRNN(10, 1, 10, 1, alpha=0.2, generator=torch.Generator().manual_seed(3))
     start = evaluate_loss(student, X, y, None)
     result, optimizer = train(student, X, y, None, training_config(solver="lbfgs", max_iter=40),
@@ -185,12 +181,8 @@ def test_both_stages_hold_out_the_same_trials(monkeypatch, training_config):
         torch.testing.assert_close(first, second)
 
 
-def test_keep_start_restores_the_start_when_training_only_worsens_it(training_config):
-    gen = torch.Generator().manual_seed(0)
-    teacher = LowRankRNN(8, 1, 8, 1, alpha=0.2, generator=gen)
-    X = torch.randn(6, 10, 1, generator=gen)
-    with torch.no_grad():
-        y = teacher(X)
+def test_keep_start_restores_the_start_when_training_only_worsens_it(training_config, torch_teacher):
+    teacher, X, y = torch_teacher(8, 6, 10)
     start = {k: v.clone() for k, v in teacher.state_dict().items()}
     # Adam steps of size 1 from the exact solution can only make it worse.
     config = training_config(learning_rate_init=1.0, clip_grad_norm=None, max_iter=3)
