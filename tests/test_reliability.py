@@ -181,15 +181,19 @@ def test_keyboard_interrupt_in_the_first_batch_leaves_the_initial_network(monkey
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _round_trip(obj, how, tmp_path):
+    """``obj`` saved and loaded again by pickle or joblib."""
+    if how == "pickle":
+        return pickle.loads(pickle.dumps(obj))
+    joblib.dump(obj, tmp_path / "saved.joblib")
+    return joblib.load(tmp_path / "saved.joblib")
+
+
 @pytest.mark.parametrize("how", ["pickle", "joblib"])
 def test_estimator_round_trip_gives_identical_predictions(how, fitted, tmp_path, make_trials):
     X, y = make_trials()
     est = fitted
-    if how == "pickle":
-        restored = pickle.loads(pickle.dumps(est))
-    else:
-        joblib.dump(est, tmp_path / "model.joblib")
-        restored = joblib.load(tmp_path / "model.joblib")
+    restored = _round_trip(est, how, tmp_path)
     np.testing.assert_array_equal(restored.predict(X), est.predict(X))
     assert restored.score(X, y) == est.score(X, y)
     assert restored.get_params() == est.get_params()
@@ -199,11 +203,7 @@ def test_estimator_round_trip_gives_identical_predictions(how, fitted, tmp_path,
 def test_transformer_round_trip_gives_identical_output(transformer, how, tmp_path, make_trials):
     X, _ = make_trials()
     t = clone(transformer).fit(X)
-    if how == "pickle":
-        restored = pickle.loads(pickle.dumps(t))
-    else:
-        joblib.dump(t, tmp_path / "t.joblib")
-        restored = joblib.load(tmp_path / "t.joblib")
+    restored = _round_trip(t, how, tmp_path)
     np.testing.assert_array_equal(restored.transform(X), t.transform(X))
     np.testing.assert_array_equal(restored.inverse_transform(t.transform(X)), t.inverse_transform(t.transform(X)))
 
