@@ -202,3 +202,27 @@ def test_counts_and_rotations():
     assert (np.diff(angle, axis=1) > 0).all()  # every condition rotates the same way
     with pytest.raises(ValueError, match="output"):
         make_rotational_dynamics(output="spikes")
+
+
+# -- inspection ------------------------------------------------------------------------------------------------
+
+
+def test_latent_coordinates_and_flow_field_read_per_trial_starts(per_trial_fit, trial_teacher):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn_lowrank.inspection import latent_coordinates, latent_flow
+    from sklearn_lowrank.plotting import plot_flow_field
+
+    est, X = per_trial_fit, trial_teacher.X[:30]
+    own = latent_coordinates(est, X, initial_state=est.initial_states_)
+    np.testing.assert_allclose(own, latent_coordinates(est, X, est.initial_states_))
+    assert not np.allclose(own, latent_coordinates(est, X))
+    starts = est.initial_states_ @ est.m_ / (est.m_**2).sum(axis=0)
+    flow = latent_flow(est, np.linspace(-2, 2, 7), np.linspace(-2, 2, 7))
+    ax = plot_flow_field(flow, starts=starts)
+    drawn = [c for c in ax.collections if c.get_label() == "trial starts"]
+    np.testing.assert_allclose(drawn[0].get_offsets(), starts)
+    with pytest.raises(ValueError, match="starts"):
+        plot_flow_field(flow, starts=np.zeros(3))
