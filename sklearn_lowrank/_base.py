@@ -206,6 +206,11 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         if warm and (getattr(self.module_, "observation", None) is not None) != (self.loss == "poisson"):
             raise ValueError(f"warm_start=True but loss={self.loss!r} differs from the fitted model's observation "
                              "model; set warm_start=False to fit a new model.")
+        trial_states = getattr(self.module_, "trial_states", None) if warm else None
+        if trial_states is not None and trial_states.offsets.shape[0] != X.shape[0]:
+            raise ValueError(f"warm_start=True but the fitted model holds initial states of "
+                             f"{trial_states.offsets.shape[0]} trials and X has {X.shape[0]}; pass the same trials "
+                             "or set warm_start=False.")
         n_units = self._resolve_sizes(X.shape[-1], y.shape[-1])
         config = self._training_config()
         if config.early_stopping and X.shape[0] < 2:

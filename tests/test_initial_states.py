@@ -226,3 +226,14 @@ def test_latent_coordinates_and_flow_field_read_per_trial_starts(per_trial_fit, 
     np.testing.assert_allclose(drawn[0].get_offsets(), starts)
     with pytest.raises(ValueError, match="starts"):
         plot_flow_field(flow, starts=np.zeros(3))
+
+
+def test_warm_start_needs_the_same_trials(trial_teacher):
+    d = trial_teacher
+    est = LowRankRNNRegressor(rank=2, initial_state="per_trial", max_iter=2, warm_start=True, random_state=0)
+    est.fit(d.X[:10], d.y[:10])
+    first = est.initial_states_.copy()
+    est.fit(d.X[:10], d.y[:10])  # goes on from the learned states
+    assert est.initial_states_.shape == first.shape and not np.array_equal(est.initial_states_, first)
+    with pytest.raises(ValueError, match="initial states of 10 trials"):
+        est.fit(d.X[:12], d.y[:12])
