@@ -10,7 +10,8 @@ Sections (all by default, or those named on the command line):
   without inferred starts). Also the inference restricted to the span of m and the input vectors against all
   directions, on the per-trial fit.
 - ``counts``: the same teacher with Poisson counts (10-60 Hz, 20 ms bins, 120 neurons, no recurrent noise):
-  R^2 of the predicted rates against the true rates on the later steps of held-out trials.
+  R^2 of the predicted rates against the true rates on the later steps of held-out trials, and bits per spike,
+  beside the smoothed condition PSTH of the training trials.
 - ``rotation``: :func:`make_rotational_dynamics` (60 units, 8 conditions x 5 noisy trials, no inputs); each of
   4 conditions held out in turn. Per-trial fit on the other 7 with the held-out condition's starts inferred
   from its first 10 steps, against the one-hot pulse trick (one input channel per training condition, on for
@@ -117,6 +118,9 @@ def section_counts():
         for label, pred in ((f"{mode}, inferred starts", inferred), (f"{mode}, shared state", shared)):
             _row(label, f"{r2_score_trials(true, pred[:, K:]):.4f}",
                  f"{bits_per_spike(yt[:, K:], pred[:, K:]):.4f}", f"{seconds:.1f}", "")
+    psth = _psth(d.y, d.condition, ~test)[test][:, K:]
+    _row("smoothed condition PSTH (baseline)", f"{r2_score_trials(true, psth):.4f}",
+         f"{bits_per_spike(yt[:, K:], psth):.4f}", "", "")
     _row("true rates", "1.0000", f"{bits_per_spike(yt[:, K:], true):.4f}", "", "")
 
 
