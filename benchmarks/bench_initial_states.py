@@ -9,6 +9,8 @@ Sections (all by default, or those named on the command line):
   differences (each trial minus its condition's mean), for the per-trial fit and the shared-state fit (with and
   without inferred starts). Also the inference restricted to the span of m and the input vectors against all
   directions, on the per-trial fit.
+- ``span``: the same teacher, per-trial offsets restricted to the span of m and the input vectors (the package's
+  design) against offsets in all N directions, in the fit and in the inference.
 - ``counts``: the same teacher with Poisson counts (10-60 Hz, 20 ms bins, 120 neurons, no recurrent noise):
   R^2 of the predicted rates against the true rates on the later steps of held-out trials, and bits per spike,
   beside the smoothed condition PSTH of the training trials.
@@ -26,7 +28,7 @@ Sections (all by default, or those named on the command line):
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_initial_states.py [rates] [counts] [rotation] [single] [rank]
+    OMP_NUM_THREADS=1 python benchmarks/bench_initial_states.py [rates] [span] [counts] [rotation] [single] [rank]
 """
 
 from __future__ import annotations
@@ -99,6 +101,33 @@ def section_rates():
         r2 = r2_score_trials(tail, est.predict(Xt, initial_state=x0))
         label = "per_trial, inferred in span(m, W_in)" if subspace else "per_trial, inferred in all directions"
         _row(label, f"{r2:.4f}", f"{ceiling:.4f}", f"{ceiling - r2:.4f}", "", f"{seconds:.2f}")
+
+
+class _AllDirections(LowRankRNNRegressor):
+    """Per-trial offsets in all N directions instead of the span of m and the input vectors."""
+
+    _per_trial_subspace = False
+
+
+def section_span():
+    d = make_trial_state_teacher(n_units=60, rank=2, n_inputs=1, n_conditions=20, n_trials_per_condition=6,
+                                 n_timesteps=50, output="rates", noise_std=0.02, random_state=0)
+    test = np.arange(d.y.shape[0]) % 6 >= 4
+    X, y, Xt, yt = d.X[~test], d.y[~test], d.X[test], d.y[test]
+    head, tail = split(yt, K)
+    ceiling = r2_score_trials(tail, np.tanh(d.clean_states[test]))
+    print("\n[span] per-trial offsets (fit and inference) in span(m, W_in) or in all directions; rates teacher")
+    _row("offsets", "epochs", "train R^2 own", "held-out R^2", "ceiling", "fit s")
+    for label, cls, subspace in (("in span(m, W_in)", LowRankRNNRegressor, True),
+                                 ("in all directions", _AllDirections, False)):
+        t0 = time.perf_counter()
+        est = cls(rank=2, output_activation="tanh", initial_state="per_trial", random_state=0).fit(X, y)
+        seconds = time.perf_counter() - t0
+        own = r2_score_trials(y, est.predict(X, initial_state=est.initial_states_))
+        x0 = infer_trial_states(est.module_, torch.from_numpy(Xt), torch.from_numpy(np.nan_to_num(head)),
+                                torch.from_numpy(~np.isnan(head)), subspace=subspace).numpy()
+        r2 = r2_score_trials(tail, est.predict(Xt, initial_state=x0))
+        _row(label, f"{est.n_iter_}", f"{own:.4f}", f"{r2:.4f}", f"{ceiling:.4f}", f"{seconds:.1f}")
 
 
 def section_counts():
@@ -209,7 +238,7 @@ def section_rank():
     _row("recovered", f"{hits}/5")
 
 
-SECTIONS = {"rates": section_rates, "counts": section_counts, "rotation": section_rotation,
+SECTIONS = {"rates": section_rates, "span": section_span, "counts": section_counts, "rotation": section_rotation,
             "single": section_single, "rank": section_rank}
 
 

@@ -373,10 +373,15 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         elif _is_mode(self.initial_state, "per_trial"):
             # Started where the starting network best explains each trial: offsets started at zero would take
             # Adam about 1 / learning_rate_init epochs to reach states of order one.
-            start = infer_trial_states(module, X, y, mask, loss=self.loss, subspace=self.rank is not None)
+            subspace = self.rank is not None and self._per_trial_subspace
+            start = infer_trial_states(module, X, y, mask, loss=self.loss, subspace=subspace)
             module.trial_states = TrialStates(X.shape[0], n_units, offsets=start - module.initial_state.detach(),
-                                              subspace=self.rank is not None).to(device)
+                                              subspace=subspace).to(device)
         return module
+
+    #: Per-trial offsets restricted to span(m, input vectors); False (all directions) only for the comparison in
+    #: benchmarks/bench_initial_states.py.
+    _per_trial_subspace = True
 
     def _fixed_initial_states(self, n_trials: int, n_units: int):
         """The array of ``initial_state``, validated, or None for the string modes."""
