@@ -33,7 +33,7 @@ def trained_network(seed, X, y):
     from sklearn_lowrank import LowRankRNNRegressor
 
     net = LowRankRNNRegressor(1, n_units=512, readout="linear", output_activation="tanh", noise_std=0.05,
-                              train_initial_state=False, max_iter=100, learning_rate_init=0.03,
+                              initial_state="zero", max_iter=100, learning_rate_init=0.03,
                               n_iter_no_change=1000, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

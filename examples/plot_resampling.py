@@ -42,7 +42,7 @@ X, y, _ = make_context_dependent_task(n_trials=256, random_state=0)
 X_test, y_test, _ = make_context_dependent_task(n_trials=400, random_state=1)
 start = time.perf_counter()
 net = LowRankRNNRegressor(rank=1, n_units=512, readout="linear", output_activation="tanh", noise_std=0.05,
-                          train_initial_state=False, max_iter=100, learning_rate_init=0.03,
+                          initial_state="zero", max_iter=100, learning_rate_init=0.03,
                           n_iter_no_change=1000, random_state=0).fit(X, y)
 trained_accuracy = decision_accuracy(y_test, net.predict(X_test))
 print(f"trained in {time.perf_counter() - start:.0f} s; held-out accuracy {trained_accuracy:.3f}")

@@ -8,6 +8,7 @@ from . import inspection, meanfield, plotting
 from ._lowrank import LowRankRNNRegressor, canonical_loadings
 from ._lowrank_cv import LowRankRNNRegressorCV
 from ._mixture import GaussianMixtureRNN
+from ._scoring import make_initial_state_scorer, split_observed_steps
 from ._version import __version__
 from .model_selection import (
     bootstrap_stability,
@@ -21,6 +22,8 @@ __all__ = [
     "LowRankRNNRegressorCV",
     "canonical_loadings",
     "one_standard_error_rule",
+    "make_initial_state_scorer",
+    "split_observed_steps",
     "GaussianMixtureRNN",
     "select_n_components_bic",
     "resampling_scores",

@@ -28,6 +28,7 @@ from . import _version
 from ._core.canonical import canonicalize_
 from ._core.start import poisson_start
 from ._core.training import TrainingConfig, train
+from ._core.trial_states import infer_trial_states
 from ._counts import check_counts
 from ._ragged import check_same_lengths, pad_if_ragged, ragged_lengths, unpad_trials
 from ._utils import _seed_from, _to_numpy, check_device
@@ -218,7 +219,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         warm = self.warm_start and hasattr(self, "module_")
         n_units = self._resolve_sizes(X.shape[-1], y.shape[-1])
         if warm:
-            self._check_warm_start(X.shape[-1], y.shape[-1], n_units)
+            self._check_warm_start(X.shape[-1], y.shape[-1], n_units, X.shape[0])
         config = self._training_config()
         if config.early_stopping and X.shape[0] < 2:
             raise ValueError("early_stopping=True needs at least 2 trials to hold some out; pass more trials.")
@@ -269,13 +270,19 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         self._store_fitted()
         self._store_observation()
 
-    def _check_warm_start(self, n_inputs: int, n_outputs: int, n_units: int) -> None:
+    def _check_warm_start(self, n_inputs: int, n_outputs: int, n_units: int, n_trials: int) -> None:
         """The one check of a warm start: the data and parameters must fit the module it continues from.
 
         The sizes and the observation model are compared with the fitted module, and so are the parameters named
-        in ``_warm_start_fixed`` (each compared with the module's attribute of the same name).
+        in ``_warm_start_fixed`` (each compared with the module's attribute of the same name); a module with
+        per-trial initial states continues only on as many trials as it holds states for.
         """
         module = self.module_
+        trial_states = getattr(module, "trial_states", None)
+        if trial_states is not None and trial_states.offsets.shape[0] != n_trials:
+            raise ValueError(f"warm_start=True but the fitted model holds initial states of "
+                             f"{trial_states.offsets.shape[0]} trials and X has {n_trials}; pass the same trials "
+                             "or set warm_start=False.")
         if n_outputs != module.n_outputs:
             raise ValueError(f"warm_start=True but y has {n_outputs} outputs where the fitted model has "
                              f"{module.n_outputs}; set warm_start=False to fit a new model.")
@@ -391,6 +398,59 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         lengths = ragged_lengths(X)
         states = self._simulate(X, initial_state=initial_state, want="states")[0]
         return states if lengths is None else unpad_trials(states, lengths)
+
+    @_with_threads
+    def infer_initial_state(self, X, y, *, max_iter=20):
+        """Initial states that best explain the observed activity of new trials, the network fixed.
+
+        Batched L-BFGS over each trial's initial state, with the loss of the fit (squared error, or the Poisson
+        likelihood of counts) over the observed entries of ``y``: NaN entries (the steps after those used to
+        infer the state, unrecorded neurons) are left out. The search starts from the shared ``initial_state_``
+        and, for a low-rank network, moves in the span of the connectivity vectors m and the input vectors (the
+        directions the network carries; see ``initial_state="per_trial"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_timesteps, n_inputs), or list of (n_timesteps_i, n_inputs) arrays
+        y : array-like of shape (n_trials, n_timesteps, n_outputs), or list of (n_timesteps_i, n_outputs) arrays
+            Observed activity; NaN where not observed.
+        max_iter : int, default=20
+            L-BFGS iterations (each a simulation of the trials forward and back).
+
+        Returns
+        -------
+        initial_state : ndarray of shape (n_trials, n_units_)
+            To pass to ``predict(X, initial_state=...)``, ``predict_states`` and ``transform``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_lowrank import LowRankRNNRegressor
+        >>> from sklearn_lowrank.datasets import make_low_rank_teacher
+        >>> X, y = make_low_rank_teacher(n_units=20, rank=1, n_trials=30, n_timesteps=20, random_state=0,
+        ...                              return_X_y=True)
+        >>> est = LowRankRNNRegressor(rank=1, max_iter=10, random_state=0).fit(X, y)
+        >>> y_head = y.copy()
+        >>> y_head[:, 5:] = np.nan  # infer each trial's start from its first 5 steps
+        >>> est.infer_initial_state(X, y_head).shape
+        (30, 20)
+        """
+        check_is_fitted(self, "module_")
+        if not (isinstance(max_iter, Integral) and max_iter >= 1):
+            raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}.")
+        check_same_lengths(X, y)
+        X, x_ndim = check_trials_X(self, pad_if_ragged(X, "X", 0.0), reset=False)
+        y = check_score_y(pad_if_ragged(y, "y", np.nan), X.shape, x_ndim)
+        if y.shape[-1] != self.n_outputs_:
+            raise ValueError(f"y has {y.shape[-1]} outputs, but {type(self).__name__} predicts {self.n_outputs_} "
+                             "(n_outputs_ at fit time); pass the same neurons/outputs as at fit.")
+        device = next(self.module_.parameters()).device
+        observed = ~np.isnan(y)
+        mask = None if observed.all() else torch.from_numpy(observed).to(device)
+        targets = torch.from_numpy(np.where(observed, y, 0.0).astype(np.float32)).to(device)
+        states = infer_trial_states(self.module_, torch.from_numpy(X).to(device), targets, mask, loss=self.loss,
+                                    max_iter=int(max_iter))
+        return states.detach().cpu().numpy()
 
     def score(self, X, y, sample_weight=None):
         """Variance-weighted R^2 of the prediction over all features, trials and time steps (NaN ignored).

@@ -14,8 +14,10 @@ from ._base import BaseRNNEstimator, _assign_parameters
 from ._core.canonical import canonical_factors
 from ._core.network import FullRankRNN, LowRankRNN
 from ._core.start import data_driven_start
+from ._core.trial_states import TrialStates, infer_trial_states
 from ._ragged import ragged_lengths, unpad_trials
 from ._utils import _to_numpy
+from ._validation import MAX_MAGNITUDE, _check_values, _reject_bad_dtypes
 
 __all__ = ["LowRankRNNRegressor", "canonical_loadings"]
 
@@ -59,6 +61,11 @@ def canonical_loadings(m, n):
     return m_c.numpy(), n_c.numpy()
 
 
+def _is_mode(initial_state, mode: str) -> bool:
+    """Whether the ``initial_state`` parameter is the string ``mode`` (it may be an array)."""
+    return isinstance(initial_state, str) and initial_state == mode
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Estimator
 # ---------------------------------------------------------------------------------------------------------------
@@ -100,6 +107,16 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         Notes), else at random; the regression's network is kept only if it predicts the training trials better
         than the random start (a one-step fit can be unstable when run freely, e.g. a full-rank J on noisy
         rates). "random": Gaussian m, n and input weights.
+    initial_state : {"learned", "zero", "per_trial"} or array-like, default="learned"
+        Where trials start. "learned": one initial state shared by all trials, trained. "zero": x_0 = 0, not
+        trained. "per_trial": each training trial k starts from its own state ``x_0 + P d_k``, trained with the
+        network: the shared state plus an offset projected (P) on the span of the connectivity vectors m and the
+        input vectors (all directions for ``rank=None``), so that it has ``rank + n_inputs`` degrees of freedom;
+        the offsets start from the states :meth:`infer_initial_state` finds for the starting network, and the
+        training trials' states are kept in ``initial_states_``. An array of shape (n_units,) or
+        (n_trials, n_units): fixed initial states (shared, or one per training trial), not trained. New trials
+        start from the shared state unless ``predict`` gets an ``initial_state`` (e.g. from
+        :meth:`infer_initial_state`).
     solver : {"auto", "adam", "lbfgs"}, default="auto"
         Optimiser. "adam": Adam on mini-batches of trials. "lbfgs": L-BFGS on the loss of all training trials, one
         quasi-Newton step (with a line search) per epoch, until ``n_iter_no_change`` steps in a row no longer lower
@@ -171,6 +188,10 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
     readout_weights_ : ndarray of shape (n_units_, n_outputs_)
         Only with ``readout="linear"``; ``readout_bias_`` of shape (n_outputs_,) too.
     initial_state_ : ndarray of shape (n_units_,)
+        The shared initial state (the start of new trials).
+    initial_states_ : ndarray of shape (n_trials, n_units_)
+        Initial state of each training trial; only with ``initial_state="per_trial"`` or an array of shape
+        (n_trials, n_units).
     rate_gain_, rate_offset_ : ndarray of shape (n_outputs_,)
         Per-output gain and offset of the Poisson readout; only with ``loss="poisson"``.
     n_units_ : int
@@ -237,7 +258,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         "n_units": [Interval(Integral, 1, None, closed="left"), None],
         "readout": [StrOptions({"identity", "linear"})],
         "init": [StrOptions({"auto", "random"})],
-        "train_initial_state": ["boolean"],
+        "initial_state": [StrOptions({"learned", "zero", "per_trial"}), "array-like"],
         "learning_rate": [StrOptions({"auto", "constant", "adaptive"})],
         "solver": [StrOptions({"auto", "adam", "lbfgs"})],
     }
@@ -252,7 +273,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         alpha=0.2,
         noise_std=0.0,
         init="auto",
-        train_initial_state=True,
+        initial_state="learned",
         solver="auto",
         max_iter=200,
         batch_size="auto",
@@ -310,7 +331,8 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         else:
             module = LowRankRNN(n_units, n_inputs, n_outputs, self.rank, generator=generator, **kwargs)
         module = module.to(device)
-        if not self.train_initial_state:
+        fixed = self._fixed_initial_states(X.shape[0], n_units)
+        if fixed is not None or _is_mode(self.initial_state, "zero"):
             module.initial_state.requires_grad_(False)  # the training loop only updates what requires grad
         # With an identity readout a unit's own gain would duplicate the scale of its loadings and leave that
         # scale (and with it the connectivity) unidentified: one gain, shared by all units, is trained instead.
@@ -321,7 +343,44 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         if self.init == "auto" and self.readout == "identity":
             data_driven_start(module, X, y, mask, loss=self.loss,
                               regression_data=None if count_start is None else count_start[1])
+        if fixed is not None:
+            self._attach_fixed_states(module, fixed)
+        elif _is_mode(self.initial_state, "per_trial"):
+            # Started where the starting network best explains each trial: offsets started at zero would take
+            # Adam about 1 / learning_rate_init epochs to reach states of order one.
+            subspace = self.rank is not None and self._per_trial_subspace
+            start = infer_trial_states(module, X, y, mask, loss=self.loss, subspace=subspace)
+            module.trial_states = TrialStates(X.shape[0], n_units, offsets=start - module.initial_state.detach(),
+                                              subspace=subspace).to(device)
         return module
+
+    #: Per-trial offsets restricted to span(m, input vectors); False (all directions) only for the comparison in
+    #: benchmarks/bench_initial_states.py.
+    _per_trial_subspace = True
+
+    def _fixed_initial_states(self, n_trials: int, n_units: int):
+        """The array of ``initial_state``, validated, or None for the string modes."""
+        if isinstance(self.initial_state, str):
+            return None
+        x0 = _reject_bad_dtypes(np.asarray(self.initial_state), "initial_state")
+        if x0.shape not in ((n_units,), (n_trials, n_units)):
+            raise ValueError(f"initial_state must be 'learned', 'zero', 'per_trial' or an array of shape "
+                             f"({n_units},) or ({n_trials}, {n_units}) (n_units or n_trials, n_units); got shape "
+                             f"{x0.shape}.")
+        x0_32 = x0.astype(np.float32)
+        _check_values(x0_32, x0, "initial_state", allow_nan=False, max_magnitude=MAX_MAGNITUDE)
+        return x0_32
+
+    @staticmethod
+    def _attach_fixed_states(module, fixed: np.ndarray) -> None:
+        x0 = torch.from_numpy(fixed).to(module.initial_state.device)
+        with torch.no_grad():
+            module.initial_state.zero_()
+            if x0.ndim == 1:
+                module.initial_state.copy_(x0)
+                return
+        module.trial_states = TrialStates(x0.shape[0], module.n_units, offsets=x0, subspace=False,
+                                          trainable=False).to(x0.device)
 
     def _store_fitted(self) -> None:
         module = self.module_
@@ -330,6 +389,10 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
             self.n_ = _to_numpy(module.n)
         self.input_weights_ = _to_numpy(module.input_weights)
         self.initial_state_ = _to_numpy(module.initial_state)
+        trial_states = getattr(module, "trial_states", None)
+        if trial_states is not None:
+            with torch.no_grad():
+                self.initial_states_ = _to_numpy(trial_states.states(module.weights()))
         if module.readout == "linear":
             self.readout_weights_ = _to_numpy(module.readout_weights)
             self.readout_bias_ = _to_numpy(module.readout_bias)

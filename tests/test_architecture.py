@@ -21,7 +21,7 @@ LAYERS = [
     ("core", ["_core", "_core.*"]),
     ("arrays", ["_version", "_utils", "_validation", "_ragged", "_counts", "_deviance", "metrics", "_populations"]),
     ("data", ["datasets", "datasets.*", "preprocessing", "preprocessing.*"]),
-    ("estimators", ["_base", "_lowrank", "_mixture", "_lowrank_cv"]),
+    ("estimators", ["_base", "_lowrank", "_mixture", "_lowrank_cv", "_scoring"]),
     ("analyses", ["meanfield", "inspection", "inspection.*", "model_selection"]),
     ("presentation", ["plotting", "plotting.*", "report", "_cli", "_cli_data", "_cli_parser", "__main__"]),
 ]

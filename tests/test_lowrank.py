@@ -300,7 +300,7 @@ def test_verbose_progress_bar(small_teacher, capsys, monkeypatch):
 
 
 def test_initial_state_can_stay_at_zero(small_teacher):
-    est = LowRankRNNRegressor(rank=1, max_iter=5, train_initial_state=False, random_state=0)
+    est = LowRankRNNRegressor(rank=1, max_iter=5, initial_state="zero", random_state=0)
     est.fit(small_teacher.X, small_teacher.y)
     assert not est.initial_state_.any()
     trained = LowRankRNNRegressor(rank=1, max_iter=5, random_state=0).fit(small_teacher.X, small_teacher.y)

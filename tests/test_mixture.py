@@ -343,7 +343,7 @@ def _fit_rank1_with_zero_initial_state(X, y):
     """A rank-1 network trained on the task from x0 = 0 (mixtures have no per-unit initial state), so that the
     comparison with resampled networks, which start from x0 = 0, is fair."""
     net = LowRankRNNRegressor(1, n_units=512, readout="linear", output_activation="tanh", noise_std=0.05,
-                              train_initial_state=False, max_iter=100, learning_rate_init=0.03,
+                              initial_state="zero", max_iter=100, learning_rate_init=0.03,
                               n_iter_no_change=1000, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -172,6 +172,8 @@ class RNNBase(nn.Module):
         # Observation model on top of the readout: None (the readout is the prediction) or a PoissonReadout
         # (expected spike counts), attached by the estimators when fitting counts.
         self.observation = None
+        # Initial states per training trial (a trial_states.TrialStates), read through forward's trial_index.
+        self.trial_states = None
 
     def weights(self, generator: torch.Generator | None = None) -> NetworkWeights:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -200,6 +202,7 @@ class RNNBase(nn.Module):
         initial_state: torch.Tensor | None = None,
         return_states: bool = False,
         weights: NetworkWeights | None = None,
+        trial_index: torch.Tensor | None = None,
     ):
         """Simulate a batch of trials.
 
@@ -215,6 +218,9 @@ class RNNBase(nn.Module):
             Also return the states (n_trials, n_timesteps, n_units).
         weights : NetworkWeights, optional
             Use these weights instead of calling :meth:`weights` (e.g. a network with units silenced).
+        trial_index : Tensor of shape (n_trials,), optional
+            Indices of these trials among the training trials: with per-trial initial states (``trial_states``)
+            and no ``initial_state``, each trial starts from its own state. The training loop passes it.
 
         Returns
         -------
@@ -223,6 +229,9 @@ class RNNBase(nn.Module):
         """
         if weights is None:
             weights = self.weights(generator)
+        trial_states = getattr(self, "trial_states", None)  # modules pickled before it existed lack it
+        if initial_state is None and trial_index is not None and trial_states is not None:
+            initial_state = trial_states(weights, trial_index)
         want_rates = self.output_activation == "tanh"
         out = simulate(weights, inputs, self.alpha, initial_state=initial_state, noise_std=noise_std,
                        generator=generator, return_rates=want_rates)

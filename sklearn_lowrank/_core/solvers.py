@@ -9,7 +9,8 @@ from torch import nn
 
 from .losses import batch_loss, sum_dtype
 
-__all__ = ["LBFGS_CHUNK", "LBFGS_HISTORY", "LBFGS_TOL", "FullBatchObjective", "adam_epoch", "make_optimizer"]
+__all__ = ["LBFGS_CHUNK", "LBFGS_HISTORY", "LBFGS_TOL", "FullBatchObjective", "adam_epoch", "make_optimizer",
+           "trial_kwargs"]
 
 #: Steps L-BFGS remembers to approximate the curvature (torch's default is 100; a low-rank network has few
 #: parameters, and a short memory adapts faster as the curvature changes along the path).
@@ -19,6 +20,11 @@ LBFGS_HISTORY = 20
 LBFGS_TOL = float(torch.finfo(torch.float32).eps)
 #: Trials per chunk of the full-batch gradient of L-BFGS with ``batch_size="auto"`` (a memory bound only).
 LBFGS_CHUNK = 256
+
+
+def trial_kwargs(module, idx: torch.Tensor) -> dict:
+    """``trial_index=idx`` for a module with initial states per trial (``module.trial_states``), else nothing."""
+    return {} if getattr(module, "trial_states", None) is None else {"trial_index": idx}
 
 
 class FullBatchObjective:
@@ -58,7 +64,8 @@ class FullBatchObjective:
             p.grad = None
         total = torch.zeros((), dtype=sum_dtype(inputs.device), device=inputs.device)
         for idx, n_obs in zip(self.chunks, self.n_obs):
-            pred = self.module(inputs[idx], noise_std=self.noise_std, generator=draws)
+            pred = self.module(inputs[idx], noise_std=self.noise_std, generator=draws,
+                               **trial_kwargs(self.module, idx))
             loss = batch_loss(pred, targets, mask, idx, self.loss_fn) * (n_obs / self.total)
             loss.backward()
             total += loss.detach().to(total.dtype)
@@ -79,7 +86,7 @@ def adam_epoch(module, params, optimizer, inputs, targets, mask, train_idx, batc
     epoch_loss, n_batches = 0.0, 0
     for start in range(0, n_train, batch_size):
         idx = perm[start : start + batch_size]
-        pred = module(inputs[idx], noise_std=config.noise_std, generator=draws)
+        pred = module(inputs[idx], noise_std=config.noise_std, generator=draws, **trial_kwargs(module, idx))
         loss = batch_loss(pred, targets, mask, idx, loss_fn)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

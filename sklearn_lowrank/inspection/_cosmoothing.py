@@ -13,7 +13,7 @@ from ..metrics import bits_per_spike
 __all__ = ["co_smoothing", "latent_coordinates"]
 
 
-def latent_coordinates(estimator, X) -> np.ndarray:
+def latent_coordinates(estimator, X, initial_state=None) -> np.ndarray:
     """Coordinates of a fitted low-rank network's states in span(m, input weights), per trial and step.
 
     The states of a low-rank network stay in the span of the columns of ``m_`` and of the input weights
@@ -24,6 +24,9 @@ def latent_coordinates(estimator, X) -> np.ndarray:
     ----------
     estimator : fitted LowRankRNNRegressor with an integer rank
     X : array-like of shape (n_trials, n_timesteps, n_inputs)
+    initial_state : array-like of shape (n_units,) or (n_trials, n_units), optional
+        Where each trial starts (e.g. ``initial_states_`` of a fit with ``initial_state="per_trial"``, or
+        :meth:`~sklearn_lowrank.LowRankRNNRegressor.infer_initial_state`); the shared state by default.
 
     Returns
     -------
@@ -44,7 +47,7 @@ def latent_coordinates(estimator, X) -> np.ndarray:
     if getattr(estimator, "rank", None) is None or not hasattr(estimator, "m_"):
         raise ValueError("estimator must be a fitted LowRankRNNRegressor with an integer rank (it has no m_).")
     basis = np.concatenate([estimator.m_, estimator.input_weights_.T], axis=1)
-    states = np.asarray(estimator.predict_states(X), dtype=np.float64)
+    states = np.asarray(estimator.predict_states(X, initial_state=initial_state), dtype=np.float64)
     coef, *_ = np.linalg.lstsq(basis, states.reshape(-1, states.shape[-1]).T, rcond=None)
     return coef.T.reshape(states.shape[:-1] + (basis.shape[1],))
 

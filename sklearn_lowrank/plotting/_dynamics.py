@@ -108,7 +108,7 @@ def plot_latent_trajectories(kappa, labels=None, ax=None, *, conditions=None, di
     return ax
 
 
-def plot_flow_field(flow, fixed_points=None, ax=None, *, density=1.0, cmap="Greys"):
+def plot_flow_field(flow, fixed_points=None, ax=None, *, density=1.0, cmap="Greys", starts=None):
     """Flow field of the latent dynamics with its fixed points (filled: stable, open: unstable).
 
     Parameters
@@ -124,6 +124,9 @@ def plot_flow_field(flow, fixed_points=None, ax=None, *, density=1.0, cmap="Grey
         Streamline density (rank 2).
     cmap : str, default="Greys"
         Colour map of the speed log10(q) in the background (rank 2), with a colorbar.
+    starts : array-like of shape (n_trials, rank), optional
+        Latent initial states of trials, drawn as crosses (rank 2; on the axis for rank 1), e.g. the fitted
+        per-trial states ``est.initial_states_ @ est.m_ / (est.m_ ** 2).sum(axis=0)`` or inferred ones.
 
     Returns
     -------
@@ -170,5 +173,12 @@ def plot_flow_field(flow, fixed_points=None, ax=None, *, density=1.0, cmap="Grey
         ax.scatter(fp[stable, 0], y[stable], s=50, color="C3", edgecolor="k", zorder=4, label="stable")
         ax.scatter(fp[~stable, 0], y[~stable], s=50, facecolor="white", edgecolor="C3", linewidth=1.5, zorder=4,
                    label="unstable")
+    if starts is not None:
+        k0 = np.asarray(starts, dtype=float)
+        if k0.ndim != 2 or k0.shape[1] not in (1, 2):
+            raise ValueError(f"starts must have shape (n_trials, rank) with rank 1 or 2; got {k0.shape}.")
+        ax.scatter(k0[:, 0], np.zeros(len(k0)) if k0.shape[1] == 1 else k0[:, 1], marker="x", s=25, color="C0",
+                   zorder=5, label="trial starts")
+    if (fixed_points is not None and len(fixed_points.kappa)) or starts is not None:
         ax.legend(frameon=False, fontsize="small", loc="lower right")
     return ax
