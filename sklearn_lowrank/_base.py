@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._core.start import canonicalize_, poisson_start
 from ._core.training import TrainingConfig, train
 from ._counts import check_counts
-from ._ragged import check_same_lengths, pad_if_ragged, ragged_lengths, unpad_trials
+from ._ragged import check_same_lengths, ragged_lengths, read_trials, unpad_trials
 from ._utils import _seed_from, _to_numpy, check_device
 from ._validation import (
     MAX_MAGNITUDE,
@@ -192,10 +192,9 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         outside, or any beyond 1.5 in magnitude (e.g. rates in Hz), is an error.
         """
         device = check_device(self.device)
-        check_same_lengths(X, y)
         X, y, mask, _, y_ndim = check_fit_data(self, X, y, output_range=self._output_range())
         if self.loss == "poisson":
-            check_counts(y, mask)
+            check_counts(y, mask)  # a neuron never observed is reported once, by the validator
         warm = self.warm_start and hasattr(self, "module_")
         if warm and (y.shape[-1] != self.n_outputs_):
             raise ValueError(
@@ -276,7 +275,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
     def _simulate(self, X, *, initial_state=None, batch_size: int = 256, want: str = "outputs"):
         """Noise-free simulation in batches of trials; returns float32 numpy arrays of outputs or states."""
         check_is_fitted(self, "module_")
-        X, x_ndim = check_trials_X(self, pad_if_ragged(X, "X", 0.0), reset=False)  # ragged: unpadded by callers
+        X, x_ndim = check_trials_X(self, read_trials(X, "X", fill=0.0)[0], reset=False)  # ragged: unpadded by callers
         module = self.module_
         device = next(module.parameters()).device
         x0 = None

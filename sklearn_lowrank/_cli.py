@@ -28,6 +28,7 @@ from ._cli_data import (
     trial_labels,
 )
 from ._cli_parser import build_parser
+from ._ragged import observed_lengths
 
 __all__ = ["main", "parse_ranks"]
 
@@ -183,7 +184,7 @@ def _fit(args) -> int:
 
     step_ms = args.bin_size * args.bin if nwb else None
     time_axis = (np.arange(n_timesteps) + 0.5) * step_ms + (args.window or (0.0,))[0] if nwb else None
-    stimulus = stimulus_period(X, args)
+    stimulus = stimulus_period(X, args, observed_lengths(y))  # ragged trials: their padding is no input change
     if stimulus is not None and time_axis is not None:
         stimulus = tuple(float(np.interp(s, np.arange(n_timesteps + 1), np.r_[time_axis - step_ms / 2,
                                                                                  time_axis[-1] + step_ms / 2]))

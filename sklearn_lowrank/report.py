@@ -14,10 +14,16 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .metrics import bits_per_spike, d2_poisson_per_feature, r2_per_feature
+from ._ragged import observed_lengths
 from .model_selection import _paired_standard_error, _standard_error
 from .preprocessing import GaussianSmoother
 
 __all__ = ["write_report"]
+
+#: The figures draw the steps that at least this share of the trials reach (ragged trials: the long tails of a few
+#: trials would dominate the condition averages), and at most this many conditions (evenly spaced in order).
+SHARED_STEPS = 0.5
+MAX_CONDITIONS = 6
 
 
 def _finite_or_none(value):
@@ -107,6 +113,36 @@ def _write_csv(path: Path, columns: dict) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _shared_steps(y) -> tuple[np.ndarray, int]:
+    """Trials going at each step (observed up to there) and the number of leading steps most trials share."""
+    lengths = observed_lengths(y)
+    n_going = (np.arange(y.shape[1]) < lengths[:, None]).sum(axis=0)
+    return n_going, max(int((n_going >= SHARED_STEPS * len(y)).sum()), 1)
+
+
+def _condition_subset(labels, conditions):
+    """Trials of at most MAX_CONDITIONS conditions, evenly spaced in order; and the words saying so."""
+    keys = conditions if conditions is not None else labels
+    if keys is None:
+        return slice(None), ""
+    unique = np.unique(keys)
+    if len(unique) <= MAX_CONDITIONS:
+        return slice(None), ""
+    chosen = unique[np.unique(np.linspace(0, len(unique) - 1, MAX_CONDITIONS).round().astype(int))]
+    return np.isin(keys, chosen), f"{len(chosen)} of {len(unique)} conditions (evenly spaced)"
+
+
+def _trial_count_row(axes, n_going, n_shown, t_all) -> None:
+    """Under each panel: trials per step, with the steps left out of the averages above shaded."""
+    for ax in axes:
+        ax.set_xlabel(ax.figure.axes[0].get_xlabel())  # the panel above keeps no label of its own
+        ax.step(t_all, n_going, where="mid", color="0.3", lw=1)
+        if n_shown < len(t_all):
+            ax.axvspan(t_all[n_shown], t_all[-1], color="0.85", zorder=0)
+        ax.set_ylim(0, n_going.max() * 1.1)
+    axes[0].set_ylabel("trials")
+
+
 def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, conditions, labels_title, stimulus,
              time, activity_label, held_out) -> dict:
     # Figure objects, not pyplot: files only, whatever backend the caller's session uses, and nothing left open
@@ -130,6 +166,13 @@ def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, con
     fig.savefig(out / "rank_curve.png", dpi=120)
     files["rank_curve"] = "rank_curve.png"
 
+    n_going, n_steps = _shared_steps(y)
+    ragged = n_going.min() < n_going.max()
+    t_all = np.arange(y.shape[1]) if time is None else np.asarray(time, dtype=float)
+    t_shown = None if time is None else t_all[:n_steps]
+    crop = (f"\nsteps that at least {SHARED_STEPS:.0%} of the trials reach ({n_steps} of {y.shape[1]})" if ragged
+            else "")
+    kappa, time = kappa[:, :n_steps], t_shown
     rank = kappa.shape[-1]
     shown = min(rank, 3)
     n_panels = shown + (rank >= 2)
@@ -148,21 +191,34 @@ def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, con
     else:
         what = f"mean per {labels_title}" if labels is not None else "each trial"
     timing = "\nshaded: stimulus" + ("; in the plane ▲ onset, ■ offset" if rank >= 2 else "") if stimulus else ""
-    fig.suptitle(f"latents of the chosen rank-{rank} model, {what}{timing}", fontsize="medium")
+    fig.suptitle(f"latents of the chosen rank-{rank} model, {what}{timing}{crop}", fontsize="medium")
     fig.savefig(out / "latents.png", dpi=120)
     files["latents_figure"] = "latents.png"
 
     which = "cv" if held_out else "fit"
     kind = "cross-validated" if held_out else "in-sample"
-    fig, axes = subplots(3, figsize=(12.5, 3.6))
+    fig = Figure(figsize=(12.5, 4.6 if ragged else 3.6), layout="constrained")
+    axes = fig.subplots(2 if ragged else 1, 3, squeeze=False, sharex="col",
+                        gridspec_kw={"height_ratios": [4, 1]} if ragged else None)
     sigma = spec["display_sigma"]
     y_drawn = GaussianSmoother(sigma=sigma).fit_transform(y) if sigma else y
-    plotting.plot_predicted_vs_recorded(y_drawn, y_shown, labels, conditions=conditions, axes=axes[0], time=time,
+    subset, chosen = _condition_subset(labels, conditions)
+    pick = (lambda v: None if v is None else np.asarray(v)[subset])
+    plotting.plot_predicted_vs_recorded(y_drawn[subset, :n_steps], y_shown[subset, :n_steps], pick(labels),
+                                        conditions=pick(conditions), axes=axes[0], time=time,
                                         ylabel=activity_label, labels_title=labels_title,
                                         scores=columns[f"{spec['column']}_{which}"], score_label=spec["name"])
+    if ragged:
+        _trial_count_row(axes[1], n_going, n_steps, t_all)
+        for ax in axes[0]:
+            ax.set_xlabel("")
     source = "held-out predictions (cross-validation)" if held_out else "predictions of the refitted model"
     smoothed = f", smoothed over {sigma:g} steps for display" if sigma else ""
-    fig.suptitle(f"recorded (solid{smoothed}) vs {source}: best, median and worst neuron", fontsize="medium")
+    lines = [f"recorded (solid{smoothed}) vs {source}: best, median and worst neuron"]
+    if chosen or ragged:
+        lines.append("; ".join(filter(None, [chosen and f"{chosen} shown", ragged and crop.strip() +
+                                              " (trials per step below, the rest shaded)"])))
+    fig.suptitle("\n".join(lines), fontsize="medium")
     fig.savefig(out / "predictions.png", dpi=120)
     files["predictions_figure"] = "predictions.png"
 
@@ -283,6 +339,8 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     columns, scores = spec["scores"](y, y_cv, y_fit, _finite_or_none(table["mean"][int(search.best_index_)]),
                                      _finite_or_none(best.score(X, y)))
     kappa = best.transform(X)
+    lengths = observed_lengths(y)  # steps after a trial's last observed step are padding: no latent there
+    kappa[np.arange(kappa.shape[1]) >= lengths[:, None]] = np.nan
     files = {"model": "model.joblib", spec["table"]: f"{spec['table']}.csv", "latents": "latents.npy",
              "summary": "summary.json"}
     joblib.dump(best, out / files["model"])
