@@ -18,17 +18,19 @@ def _columns(df, names, option: str) -> list:
     bad = [c for c in names if df[c].dtype.kind not in "biuf"]
     if bad:
         raise TypeError(f"{option}: column(s) {bad} are not numeric ({[str(df[c].dtype) for c in bad]}); pass "
-                        "numeric activity and inputs.")
+                        "numeric activity and inputs" + (", or name the neuron columns (neurons=[...]) and the "
+                        "per-trial labels (per_trial=[...])." if option == "neurons" else "."))
     return names
 
 
 def _default_neurons(df, taken) -> list:
-    """Every numeric column that is not the trial, time, input or per-trial column."""
-    neurons = [c for c in df.columns if c not in taken and df[c].dtype.kind in "biuf"]
+    """Every column that is not the trial, time, input or per-trial column (a text column is an error, not
+    silently dropped: name the neurons then)."""
+    neurons = [c for c in df.columns if c not in taken]
     if not neurons:
-        raise ValueError("neurons=None found no numeric column besides the trial, time, input and condition "
-                         f"columns {sorted(map(str, taken))}; name the neuron columns.")
-    return neurons
+        raise ValueError("neurons=None found no column besides the trial, time, input and per-trial columns "
+                         f"{sorted(map(str, taken))}; name the neuron columns.")
+    return _columns(df, neurons, "neurons")
 
 
 def _check_times(times: np.ndarray, trial_id, time: str) -> None:
@@ -54,7 +56,7 @@ def trials_from_dataframe(df, *, trial, time, neurons=None, inputs=(), per_trial
     """Trials of a long-format table: one row per trial and time bin, a column per neuron and per input.
 
     The way in for recordings kept as tables (pandas, a CSV or Parquet file): the rows of each trial are sorted by
-    ``time`` and become one trial (n_timesteps_i, n_features); trials keep the order of their first row. Trials may
+    ``time`` and become one trial (n_timesteps_i, n_features); trials are in the sorted order of their ids. Trials may
     have different lengths. NaN in a neuron's column marks a bin where it was not recorded. The rows are read as
     consecutive bins: a missing bin is a row of NaN activity (and the inputs of that bin), not a missing row.
 
@@ -63,12 +65,13 @@ def trials_from_dataframe(df, *, trial, time, neurons=None, inputs=(), per_trial
     df : pandas.DataFrame
         The table, one row per (trial, time bin).
     trial : str
-        Column identifying the trial of each row (any hashable values).
+        Column identifying the trial of each row (sortable values: numbers or strings).
     time : str
         Column ordering the bins within a trial (step indices or times); a repeated (trial, time) is an error.
     neurons : str, sequence of str or None, default=None
-        Columns of the activity (rates or spike counts per bin). None: every numeric column other than
-        ``trial``, ``time``, ``inputs`` and ``per_trial``.
+        Columns of the activity (rates or spike counts per bin). None: every column other than ``trial``,
+        ``time``, ``inputs`` and ``per_trial`` (all must then be numeric: name the neurons in a table with other
+        columns).
     inputs : str or sequence of str, default=()
         Columns of the inputs (stimuli, context cues); none: trials without inputs (``n_inputs = 0``).
     per_trial : str or sequence of str, default=()
@@ -112,8 +115,8 @@ def trials_from_dataframe(df, *, trial, time, neurons=None, inputs=(), per_trial
     """
     neurons, inputs, per_trial = _check_table(df, trial, time, neurons, inputs, per_trial)
     ordered = df.sort_values([time], kind="stable")
-    groups = dict(list(ordered.groupby(trial, sort=False)))
-    ids = list(df[trial].drop_duplicates())
+    groups = dict(list(ordered.groupby(trial, sort=True)))
+    ids = list(groups)  # sorted: the same trials in the same order however the rows are shuffled
     X, y = [], []
     for trial_id in ids:
         rows = groups[trial_id]
