@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["read_trials", "read_trial_pair", "observed_lengths", "ragged_lengths", "pad_trials", "pad_if_ragged", "unpad_trials",
-           "check_same_lengths"]
+__all__ = ["read_trials", "read_trial_pair", "observed_lengths", "ragged_lengths", "pad_trials", "pad_if_ragged",
+           "unpad_trials", "check_same_lengths"]
 
 #: Names of the dims of a DataArray of trials, in the order of the tensor's axes (the third takes any name).
 TRIAL_DIMS = ("trial", "time")

@@ -3,7 +3,8 @@
 The scores of activity take what the estimators take: arrays of shape (n_trials, n_timesteps, n_features)
 (NaN-padded or not), lists of (n_timesteps_i, n_features) trials of different lengths, and xarray DataArrays with
 dims ("trial", "time", <features>), all read by one reader (:func:`sklearn_lowrank._ragged.read_trials`); NaN in
-``y_true`` (and the padding of shorter trials) marks a missing observation and is left out. The recovery scores (:func:`connectivity_cosine`, :func:`subspace_angles`)
+``y_true`` (and the padding of shorter trials) marks a missing observation and is left out. The recovery scores
+(:func:`connectivity_cosine`, :func:`subspace_angles`)
 compare two connectivity matrices or subspaces.
 """
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from .metrics import bits_per_spike, d2_poisson_per_feature, r2_per_feature
 from ._ragged import observed_lengths
+from .metrics import bits_per_spike, d2_poisson_per_feature, r2_per_feature
 from .model_selection import _paired_standard_error, _standard_error
 from .preprocessing import GaussianSmoother
 
@@ -143,6 +143,76 @@ def _trial_count_row(axes, n_going, n_shown, t_all) -> None:
     axes[0].set_ylabel("trials")
 
 
+def _predictions_figure(y, y_shown, scores, spec, *, labels, conditions, labels_title, time, t_all, activity_label,
+                        held_out, crop):
+    """Recorded vs predicted of the best, median and worst neuron, over the shared steps of at most
+    MAX_CONDITIONS conditions; with ragged trials, the trials per step in a row underneath."""
+    from matplotlib.figure import Figure
+
+    from . import plotting
+
+    n_going, n_steps = _shared_steps(y)
+    ragged = n_going.min() < n_going.max()
+    fig = Figure(figsize=(12.5, 4.6 if ragged else 3.6), layout="constrained")
+    axes = fig.subplots(2 if ragged else 1, 3, squeeze=False, sharex="col",
+                        gridspec_kw={"height_ratios": [4, 1]} if ragged else None)
+    sigma = spec["display_sigma"]
+    y_drawn = GaussianSmoother(sigma=sigma).fit_transform(y) if sigma else y
+    subset, chosen = _condition_subset(labels, conditions)
+
+    def pick(values):
+        return None if values is None else np.asarray(values)[subset]
+
+    plotting.plot_predicted_vs_recorded(y_drawn[subset, :n_steps], y_shown[subset, :n_steps], pick(labels),
+                                        conditions=pick(conditions), axes=axes[0], time=time,
+                                        ylabel=activity_label, labels_title=labels_title, scores=scores,
+                                        score_label=spec["name"])
+    if ragged:
+        _trial_count_row(axes[1], n_going, n_steps, t_all)
+        for ax in axes[0]:
+            ax.set_xlabel("")
+    source = "held-out predictions (cross-validation)" if held_out else "predictions of the refitted model"
+    smoothed = f", smoothed over {sigma:g} steps for display" if sigma else ""
+    lines = [f"recorded (solid{smoothed}) vs {source}: best, median and worst neuron"]
+    if chosen or ragged:
+        lines.append("; ".join(filter(None, [chosen and f"{chosen} shown", ragged and crop.strip() +
+                                              " (trials per step below, the rest shaded)"])))
+    fig.suptitle("\n".join(lines), fontsize="medium")
+    return fig
+
+
+def _latents_figure(kappa, *, labels, conditions, labels_title, time, stimulus, crop):
+    """Each latent against time and the first two in a plane, averaged per condition."""
+    from matplotlib.figure import Figure
+
+    from . import plotting
+
+    def subplots(n_cols=1, *, figsize):
+        fig = Figure(figsize=figsize, layout="constrained")
+        return fig, fig.subplots(1, n_cols, squeeze=False)
+
+    rank = kappa.shape[-1]
+    shown = min(rank, 3)
+    n_panels = shown + (rank >= 2)
+    fig, axes = subplots(n_panels, figsize=(max(3.6 * n_panels + 1.4, 6.5), 3.6))
+    for r in range(shown):
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, r], conditions=conditions, dims=r, time=time,
+                                          stimulus=stimulus, cmap="viridis", legend=False)
+    if rank >= 2:
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, shown], conditions=conditions, dims=(0, 1),
+                                          time=time, stimulus=stimulus, cmap="viridis", labels_title=labels_title)
+    elif labels is not None or conditions is not None:
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, 0], conditions=conditions, time=time,
+                                          stimulus=stimulus, cmap="viridis", labels_title=labels_title)
+    if conditions is not None:
+        what = "mean per condition" + (f", coloured by {labels_title}" if labels is not None else "")
+    else:
+        what = f"mean per {labels_title}" if labels is not None else "each trial"
+    timing = "\nshaded: stimulus" + ("; in the plane ▲ onset, ■ offset" if rank >= 2 else "") if stimulus else ""
+    fig.suptitle(f"latents of the chosen rank-{rank} model, {what}{timing}{crop}", fontsize="medium")
+    return fig
+
+
 def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, conditions, labels_title, stimulus,
              time, activity_label, held_out) -> dict:
     # Figure objects, not pyplot: files only, whatever backend the caller's session uses, and nothing left open
@@ -173,52 +243,16 @@ def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, con
     crop = (f"\nsteps that at least {SHARED_STEPS:.0%} of the trials reach ({n_steps} of {y.shape[1]})" if ragged
             else "")
     kappa, time = kappa[:, :n_steps], t_shown
-    rank = kappa.shape[-1]
-    shown = min(rank, 3)
-    n_panels = shown + (rank >= 2)
-    fig, axes = subplots(n_panels, figsize=(max(3.6 * n_panels + 1.4, 6.5), 3.6))
-    for r in range(shown):
-        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, r], conditions=conditions, dims=r, time=time,
-                                          stimulus=stimulus, cmap="viridis", legend=False)
-    if rank >= 2:
-        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, shown], conditions=conditions, dims=(0, 1),
-                                          time=time, stimulus=stimulus, cmap="viridis", labels_title=labels_title)
-    elif labels is not None or conditions is not None:
-        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, 0], conditions=conditions, time=time,
-                                          stimulus=stimulus, cmap="viridis", labels_title=labels_title)
-    if conditions is not None:
-        what = "mean per condition" + (f", coloured by {labels_title}" if labels is not None else "")
-    else:
-        what = f"mean per {labels_title}" if labels is not None else "each trial"
-    timing = "\nshaded: stimulus" + ("; in the plane ▲ onset, ■ offset" if rank >= 2 else "") if stimulus else ""
-    fig.suptitle(f"latents of the chosen rank-{rank} model, {what}{timing}{crop}", fontsize="medium")
+    fig = _latents_figure(kappa, labels=labels, conditions=conditions, labels_title=labels_title, time=time,
+                          stimulus=stimulus, crop=crop)
     fig.savefig(out / "latents.png", dpi=120)
     files["latents_figure"] = "latents.png"
 
     which = "cv" if held_out else "fit"
     kind = "cross-validated" if held_out else "in-sample"
-    fig = Figure(figsize=(12.5, 4.6 if ragged else 3.6), layout="constrained")
-    axes = fig.subplots(2 if ragged else 1, 3, squeeze=False, sharex="col",
-                        gridspec_kw={"height_ratios": [4, 1]} if ragged else None)
-    sigma = spec["display_sigma"]
-    y_drawn = GaussianSmoother(sigma=sigma).fit_transform(y) if sigma else y
-    subset, chosen = _condition_subset(labels, conditions)
-    pick = (lambda v: None if v is None else np.asarray(v)[subset])
-    plotting.plot_predicted_vs_recorded(y_drawn[subset, :n_steps], y_shown[subset, :n_steps], pick(labels),
-                                        conditions=pick(conditions), axes=axes[0], time=time,
-                                        ylabel=activity_label, labels_title=labels_title,
-                                        scores=columns[f"{spec['column']}_{which}"], score_label=spec["name"])
-    if ragged:
-        _trial_count_row(axes[1], n_going, n_steps, t_all)
-        for ax in axes[0]:
-            ax.set_xlabel("")
-    source = "held-out predictions (cross-validation)" if held_out else "predictions of the refitted model"
-    smoothed = f", smoothed over {sigma:g} steps for display" if sigma else ""
-    lines = [f"recorded (solid{smoothed}) vs {source}: best, median and worst neuron"]
-    if chosen or ragged:
-        lines.append("; ".join(filter(None, [chosen and f"{chosen} shown", ragged and crop.strip() +
-                                              " (trials per step below, the rest shaded)"])))
-    fig.suptitle("\n".join(lines), fontsize="medium")
+    fig = _predictions_figure(y, y_shown, columns[f"{spec['column']}_{which}"], spec, labels=labels,
+                              conditions=conditions, labels_title=labels_title, time=time, t_all=t_all,
+                              activity_label=activity_label, held_out=held_out, crop=crop)
     fig.savefig(out / "predictions.png", dpi=120)
     files["predictions_figure"] = "predictions.png"
 
