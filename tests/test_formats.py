@@ -249,3 +249,20 @@ def test_read_trials_formats_agree():
     assert none is None and stacked.shape == (len(y), 14, N_NEURONS)
     with pytest.raises(ValueError, match="different lengths"):
         read_trials(y, "X", ragged=False)
+
+
+def test_cli_parquet_table_or_one_message(tmp_path, capsys):
+    """A .parquet table is read like a CSV one; without a Parquet engine, one line that says what to install."""
+    X, y, _ = _recording(n_trials=6)
+    path = tmp_path / "rec.parquet"
+    df = _long_table(X, y)
+    try:
+        df.to_parquet(path)
+    except ImportError:
+        path.write_bytes(b"PAR1")
+        assert main(["fit", str(path), "--loss", "poisson", "--out", str(tmp_path / "r"), *FAST]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "pyarrow" in err[0]
+        return
+    assert main(["fit", str(path), "--loss", "poisson", "--input-columns", "u0", "u1", "--neuron-columns",
+                 *[f"n{j}" for j in range(N_NEURONS)], "--out", str(tmp_path / "r"), *FAST]) == 0
