@@ -97,9 +97,9 @@ def read_trials(data, name: str, *, fill: float = np.nan, ragged: bool = True):
         return _from_dataarray(data, name), None
     if not _is_trial_list(data):
         return data, None
-    shapes = _trial_list_shapes(data, name)
-    if len(set(shapes)) == 1:
+    if len({np.shape(a) for a in data}) == 1:  # equally shaped trials (or rows of one-step trials) stack
         return np.stack([np.asarray(a) for a in data]), None
+    shapes = _trial_list_shapes(data, name)
     if not ragged:
         raise ValueError(f"{name} is a list of trials of different lengths ({min(s[0] for s in shapes)} to "
                          f"{max(s[0] for s in shapes)} time steps), which this function does not pad; pad them "

@@ -67,7 +67,7 @@ def _as_array(data, name: str):
                              "(n_trials, n_timesteps, n_features).")
         raise ValueError(f"{name} is None. {_SHAPE_HELP}")
     if isinstance(data, list | tuple) or _is_dataarray(data):
-        data, _ = read_trials(data, name, ragged=False)  # trials of different lengths: the callers that pad read first
+        data, _ = read_trials(data, name, ragged=False)  # different lengths: callers that pad have read them
     if isinstance(data, list | tuple):
         try:
             data = np.asarray(data)
@@ -375,9 +375,9 @@ def _warn_ambiguous_2d(X_shape: tuple, y_shape: tuple) -> None:
 
 def _refuse_table(X, y) -> None:
     """A table of activity (a DataFrame y, or a 2D y beside a DataFrame X) would be read as one-step trials."""
-    table = "y" if hasattr(y, "iloc") and len(_shape(y)) == 2 else "X" if hasattr(X, "iloc") else None
-    if table is None or len(_shape(y)) != 2:
-        return
+    if getattr(y, "ndim", None) != 2 or not (hasattr(y, "iloc") or hasattr(X, "iloc")):
+        return  # (ndim of arrays and DataFrames: a list is never read as a table)
+    table = "y" if hasattr(y, "iloc") else "X"
     raise ValueError(
         f"{table} is a table (a pandas DataFrame) and y is 2D {_shape(y)}: each row would be read as a trial of "
         f"one time step, {_shape(y)[0]} trials without any recurrence over time. For a recording, {TABLE_HELP}; "
