@@ -221,7 +221,9 @@ def _number(value, spec=".3f") -> str:
 def _print_summary(summary: dict, out_dir: Path) -> None:
     out = sys.stdout
     poisson = summary["score_name"] == "poisson_d2"
-    out.write(f"{summary['n_trials']} trials x {summary['n_timesteps']} steps, {summary['n_inputs']} inputs, "
+    low, high = summary.get("trial_lengths", [summary["n_timesteps"]] * 2)
+    steps = f"{high}" if low == high else f"{low} to {high}"
+    out.write(f"{summary['n_trials']} trials x {steps} steps, {summary['n_inputs']} inputs, "
               f"{summary['n_neurons']} neurons ({100 * summary['fraction_missing']:.1f}% not recorded)\n")
     if summary["preprocessing"]:
         out.write(f"Preprocessing: {'; '.join(summary['preprocessing'])}\n")

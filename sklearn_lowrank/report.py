@@ -273,11 +273,14 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     """Write the model, the rank table and the figures of a fitted rank search to a folder.
 
     Files: ``model.joblib`` (the refitted estimator), ``summary.json`` (scores per rank: mean, SD over folds and
-    SE of the mean, the chosen rank; sizes; ``extra``), ``r2_per_neuron.csv``, ``latents.npy`` and, with
+    SE of the mean, the chosen rank; sizes, with ``trial_lengths`` the shortest and longest trial; ``extra``),
+    ``r2_per_neuron.csv``, ``latents.npy`` (NaN after each trial's last observed step: ragged trials) and, with
     matplotlib and ``figures=True``: ``rank_curve.png`` (mean +/- SE per rank, the chosen rank starred),
     ``latents.png`` (each latent against time and the first two against each other, averaged per condition,
     the stimulus shaded), ``predictions.png`` (recorded and predicted activity of the best, median and worst
-    neuron), ``r2_per_neuron.png`` (histogram).
+    neuron), ``r2_per_neuron.png`` (histogram). With trials of different lengths (NaN-padded y) the figures draw
+    the steps that at least half of the trials reach and ``predictions.png`` the number of trials per step under
+    the neurons; with more than six conditions it draws six, evenly spaced in order.
 
     The scores are named by the estimator's ``loss``. Squared error: R^2; ``summary.json`` has ``score_name``
     "r2", ``r2_cv`` (mean cross-validated score of the chosen rank), ``median_r2_per_neuron_cv`` and ``r2_fit``
@@ -389,6 +392,7 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     summary = {
         "n_trials": n_trials, "n_timesteps": n_timesteps, "n_inputs": int(X.shape[-1]), "n_neurons": n_neurons,
         "fraction_missing": float(np.isnan(y).mean()),
+        "trial_lengths": [int(lengths.min()), int(lengths.max())],  # steps up to each trial's last observed one
         "ranks": table["ranks"], "n_splits": table["n_splits"],
         "mean_test_score": [_finite_or_none(v) for v in table["mean"]],
         "sd_test_score": [_finite_or_none(v) for v in table["sd"]],

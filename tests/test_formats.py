@@ -172,6 +172,7 @@ def test_cli_reads_a_long_table(tmp_path, capsys):
     assert (summary["n_trials"], summary["n_timesteps"], summary["n_inputs"], summary["n_neurons"]) == (
         len(y), lengths.max(), 2, N_NEURONS)
     assert summary["folds"] == "GroupKFold" and summary["stimulus"] == [ONSET, OFFSET]
+    assert summary["trial_lengths"] == [lengths.min(), lengths.max()]
     assert main(["fit", str(path), "--loss", "poisson", "--out", str(out), *FAST]) == 2
     assert "--trial-column" in capsys.readouterr().err
 
@@ -266,3 +267,18 @@ def test_cli_parquet_table_or_one_message(tmp_path, capsys):
         return
     assert main(["fit", str(path), "--loss", "poisson", "--input-columns", "u0", "u1", "--neuron-columns",
                  *[f"n{j}" for j in range(N_NEURONS)], "--out", str(tmp_path / "r"), *FAST]) == 0
+
+
+def test_plots_take_ragged_trials():
+    """The figures read trials as the estimators do: a ragged list (e.g. transform of a list) is NaN-padded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn_lowrank.plotting import plot_latent_trajectories, plot_predicted_vs_recorded
+
+    X, y, lengths = _recording()
+    kappa = [np.cumsum(x[:, :1], axis=0) for x in X]
+    ax = plot_latent_trajectories(kappa, labels=np.arange(len(X)) % 2, dims=0)
+    assert len(ax.lines) == 2 and all(len(line.get_xdata()) == lengths.max() for line in ax.lines)
+    axes = plot_predicted_vs_recorded(y, [0.9 * a + 0.1 for a in y], labels=np.arange(len(y)) % 2)
+    assert len(axes) == 3
