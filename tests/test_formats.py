@@ -93,9 +93,11 @@ def test_trials_from_dataframe_reads_each_trial_in_order():
 
 @pytest.mark.parametrize("change, match", [
     (lambda df: pd.concat([df, df.iloc[:1]]), "more than one row at time="),
+    (lambda df: df[df["time"] != 3], r"advances by 1 per bin, but some trials skip bins \(steps of 2\)"),
     (lambda df: df.assign(n0=df["n0"].astype(str)), r"neurons: column\(s\) \['n0'\] are not numeric"),
     (lambda df: df.assign(condition=np.arange(len(df))), "constant within each trial"),
     (lambda df: df.rename(columns={"time": "t"}), "time='time': no such column"),
+    (lambda df: df.assign(time=df["time"].astype(str)), "text such as '10' sorts before '2'"),
 ])
 def test_trials_from_dataframe_messages(change, match):
     from sklearn_lowrank.datasets import trials_from_dataframe

@@ -33,13 +33,26 @@ def _default_neurons(df, taken) -> list:
     return _columns(df, neurons, "neurons")
 
 
-def _check_times(times: np.ndarray, trial_id, time: str) -> None:
-    """Times of one trial, sorted: no repeated bin (two rows for one bin would be summed or overwritten)."""
-    steps = np.diff(times)
-    if (steps == 0).any():
-        at = times[1:][steps == 0][0]
-        raise ValueError(f"trial {trial_id!r} has more than one row at {time}={at!r}; keep one row per trial and "
-                         "time bin (aggregate duplicates first, e.g. df.groupby([trial, time]).sum()).")
+def _check_times(ordered, trial: str, time: str) -> None:
+    """Sorted times of each trial: no repeated bin, and (numeric times) no skipped bin, which would shift every
+    later bin of the trial in time."""
+    repeated = ordered.duplicated([trial, time])
+    if repeated.any():
+        row = ordered[repeated].iloc[0]
+        raise ValueError(f"trial {row[trial]!r} has more than one row at {time}={row[time]!r}; keep one row per "
+                         "trial and time bin (aggregate duplicates first, e.g. df.groupby([trial, time]).sum()).")
+    if ordered[time].dtype.kind not in "biuf":
+        return
+    steps = ordered.groupby(trial, sort=False)[time].diff().to_numpy(dtype=np.float64)
+    steps = steps[np.isfinite(steps)]
+    if not steps.size:
+        return
+    step = float(np.median(steps))
+    skipped = ~np.isclose(steps, step, rtol=1e-3, atol=0.0)
+    if skipped.any():
+        raise ValueError(f"{time} advances by {step:g} per bin, but some trials skip bins (steps of "
+                         f"{float(steps[skipped][0]):g}); add a row for each missing bin (NaN activity, its inputs), "
+                         "so that every later bin keeps its time.")
 
 
 def _per_trial(df, column: str, trial: str, order) -> np.ndarray:
@@ -67,7 +80,8 @@ def trials_from_dataframe(df, *, trial, time, neurons=None, inputs=(), per_trial
     trial : str
         Column identifying the trial of each row (sortable values: numbers or strings).
     time : str
-        Column ordering the bins within a trial (step indices or times); a repeated (trial, time) is an error.
+        Column ordering the bins within a trial (step indices or times). A repeated (trial, time) is an error, and
+        so are numeric times that skip a bin (a step larger than the median step between rows of a trial).
     neurons : str, sequence of str or None, default=None
         Columns of the activity (rates or spike counts per bin). None: every column other than ``trial``,
         ``time``, ``inputs`` and ``per_trial`` (all must then be numeric: name the neurons in a table with other
@@ -96,8 +110,8 @@ def trials_from_dataframe(df, *, trial, time, neurons=None, inputs=(), per_trial
     Raises
     ------
     ValueError
-        A column that is missing, a repeated (trial, time) row, NaN times, or a per-trial column that changes
-        within a trial.
+        A column that is missing, a repeated (trial, time) row, a skipped bin, NaN times, or a per-trial column
+        that changes within a trial.
     TypeError
         A non-numeric neuron or input column.
 
@@ -115,12 +129,12 @@ def trials_from_dataframe(df, *, trial, time, neurons=None, inputs=(), per_trial
     """
     neurons, inputs, per_trial = _check_table(df, trial, time, neurons, inputs, per_trial)
     ordered = df.sort_values([time], kind="stable")
+    _check_times(ordered, trial, time)
     groups = dict(list(ordered.groupby(trial, sort=True)))
     ids = list(groups)  # sorted: the same trials in the same order however the rows are shuffled
     X, y = [], []
     for trial_id in ids:
         rows = groups[trial_id]
-        _check_times(rows[time].to_numpy(dtype=np.float64), trial_id, time)
         X.append(rows[inputs].to_numpy(dtype=np.float64).reshape(len(rows), len(inputs)))
         y.append(rows[neurons].to_numpy(dtype=np.float64))
     lengths = np.array([len(a) for a in y], dtype=np.int64)
@@ -143,6 +157,9 @@ def _check_table(df, trial, time, neurons, inputs, per_trial) -> tuple[list, lis
             raise ValueError(f"{option}={name!r}: no such column; the table's columns are {list(df.columns)}.")
         if df[name].isna().any():
             raise ValueError(f"{option} column {name!r} has missing values; every row needs its trial and time.")
+    if df[time].dtype.kind not in "biufmM":
+        raise TypeError(f"time column {time!r} has dtype {df[time].dtype}; pass numbers (bin indices, times) or "
+                        "datetimes, which sort in time order (text such as '10' sorts before '2').")
     inputs = _columns(df, inputs, "inputs")
     per_trial = [per_trial] if isinstance(per_trial, str) else list(per_trial)
     missing = [c for c in per_trial if c not in df.columns]
