@@ -30,7 +30,7 @@ from ._core.start import poisson_start
 from ._core.training import TrainingConfig, train
 from ._core.trial_states import infer_trial_states
 from ._counts import check_counts
-from ._ragged import check_same_lengths, pad_if_ragged, ragged_lengths, unpad_trials
+from ._ragged import check_same_lengths, ragged_lengths, read_trials, unpad_trials
 from ._utils import _seed_from, _to_numpy, check_device
 from ._validation import (
     MAX_MAGNITUDE,
@@ -212,10 +212,9 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         outside, or any beyond 1.5 in magnitude (e.g. rates in Hz), is an error.
         """
         device = check_device(self.device)
-        check_same_lengths(X, y)
         X, y, mask, _, y_ndim = check_fit_data(self, X, y, output_range=self._output_range())
         if self.loss == "poisson":
-            check_counts(y, mask)
+            check_counts(y, mask)  # a neuron never observed is reported once, by the validator
         warm = self.warm_start and hasattr(self, "module_")
         n_units = self._resolve_sizes(X.shape[-1], y.shape[-1])
         if warm:
@@ -327,7 +326,7 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
     def _simulate(self, X, *, initial_state=None, batch_size: int = 256, want: str = "outputs"):
         """Noise-free simulation in batches of trials; returns float32 numpy arrays of outputs or states."""
         check_is_fitted(self, "module_")
-        X, x_ndim = check_trials_X(self, pad_if_ragged(X, "X", 0.0), reset=False)  # ragged: unpadded by callers
+        X, x_ndim = check_trials_X(self, read_trials(X, "X", fill=0.0)[0], reset=False)  # ragged: unpadded by callers
         module = self.module_
         device = next(module.parameters()).device
         x0 = None

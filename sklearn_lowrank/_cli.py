@@ -28,6 +28,7 @@ from ._cli_data import (
     trial_labels,
 )
 from ._cli_parser import build_parser
+from ._ragged import observed_lengths
 
 __all__ = ["main", "parse_ranks"]
 
@@ -183,7 +184,7 @@ def _fit(args) -> int:
 
     step_ms = args.bin_size * args.bin if nwb else None
     time_axis = (np.arange(n_timesteps) + 0.5) * step_ms + (args.window or (0.0,))[0] if nwb else None
-    stimulus = stimulus_period(X, args)
+    stimulus = stimulus_period(X, args, observed_lengths(y))  # ragged trials: their padding is no input change
     if stimulus is not None and time_axis is not None:
         stimulus = tuple(float(np.interp(s, np.arange(n_timesteps + 1), np.r_[time_axis - step_ms / 2,
                                                                                  time_axis[-1] + step_ms / 2]))
@@ -220,7 +221,9 @@ def _number(value, spec=".3f") -> str:
 def _print_summary(summary: dict, out_dir: Path) -> None:
     out = sys.stdout
     poisson = summary["score_name"] == "poisson_d2"
-    out.write(f"{summary['n_trials']} trials x {summary['n_timesteps']} steps, {summary['n_inputs']} inputs, "
+    low, high = summary.get("trial_lengths", [summary["n_timesteps"]] * 2)
+    steps = f"{high}" if low == high else f"{low} to {high}"
+    out.write(f"{summary['n_trials']} trials x {steps} steps, {summary['n_inputs']} inputs, "
               f"{summary['n_neurons']} neurons ({100 * summary['fraction_missing']:.1f}% not recorded)\n")
     if summary["preprocessing"]:
         out.write(f"Preprocessing: {'; '.join(summary['preprocessing'])}\n")

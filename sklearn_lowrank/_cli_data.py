@@ -119,6 +119,44 @@ def _load_nwb(path: Path, args) -> tuple[np.ndarray, np.ndarray, dict]:
         raise CLIError(f"cannot read {path} as an NWB file: {exc}") from None
 
 
+#: Suffixes of the long-format tables read with pandas (one row per trial and time bin).
+_TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def _read_table(path: Path):
+    try:
+        import pandas as pd
+    except ImportError:
+        raise CLIError(f"reading {path} needs pandas (pip install pandas).") from None
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except ImportError as exc:  # Parquet needs pyarrow or fastparquet
+        raise CLIError(f"reading {path}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"cannot read {path} as a {path.suffix} table: {exc}") from None
+
+
+def _load_table(path: Path, args) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A long-format table: trials padded to the longest (X zeros, y NaN after each end); --groups/--labels
+    columns read one value per trial."""
+    from .datasets import trials_from_dataframe
+
+    df = _read_table(path)
+    per_trial = [k for k in dict.fromkeys((args.groups, args.labels)) if k is not None and k in df.columns]
+    try:
+        data = trials_from_dataframe(df, trial=args.trial_column, time=args.time_column,
+                                     neurons=args.neuron_columns or None, inputs=args.input_columns or (),
+                                     per_trial=per_trial, padded=True)
+    except (TypeError, ValueError) as exc:
+        option = {"trial=": "--trial-column", "time=": "--time-column", "neurons": "--neuron-columns",
+                  "inputs": "--input-columns"}
+        flag = next((v for k, v in option.items() if str(exc).startswith(k)), None)
+        raise CLIError(f"{flag + ': ' if flag else ''}{path}: {exc}") from None
+    return data.X, data.y, data.per_trial
+
+
 def _check_arrays(X, y) -> tuple[np.ndarray, np.ndarray]:
     """The estimators' own validator (3D only here), plus the two trials cross-validation needs."""
     from ._validation import check_trials_X_y
@@ -180,7 +218,8 @@ def load_recording(args):
     if not path.is_file():
         raise CLIError(f"no such file: {path}")
     nwb = path.suffix.lower() == ".nwb"
-    X, y, conditions = _load_nwb(path, args) if nwb else _load_npz(path)
+    table = path.suffix.lower() in _TABLE_SUFFIXES
+    X, y, conditions = (_load_nwb(path, args) if nwb else _load_table(path, args) if table else _load_npz(path))
     X, y = _check_arrays(np.asarray(X), np.asarray(y))
     if args.loss == "poisson":
         _check_counts(y)
@@ -260,8 +299,12 @@ def check_scale(y, args) -> None:
                         "--zscore (spike counts: --loss poisson fits them as they are).")
 
 
-def stimulus_period(X, args):
-    """--stimulus, or the steps where the inputs leave their value at the start of the trial (None if never)."""
+def stimulus_period(X, args, lengths=None):
+    """--stimulus, or the steps where the inputs leave their value at the start of the trial (None if never).
+
+    ``lengths``: the number of steps of each trial (the rest is padding, e.g. of ragged trials, which is not a
+    change of the inputs); the inputs are averaged over the trials still going at each step.
+    """
     if args.stimulus is not None:
         start, stop = args.stimulus
         if not start < stop:
@@ -269,7 +312,10 @@ def stimulus_period(X, args):
         return float(start), float(stop)
     if X.shape[-1] == 0:
         return None
-    change = np.abs(X - X[:, :1]).mean(axis=0).max(axis=-1)  # (n_timesteps,)
+    going = np.ones(X.shape[:2], bool) if lengths is None else np.arange(X.shape[1]) < np.asarray(lengths)[:, None]
+    n_going = going.sum(axis=0)
+    change = (np.abs(X - X[:, :1]) * going[..., None]).sum(axis=0) / np.maximum(n_going, 1)[:, None]
+    change = change.max(axis=-1)  # (n_timesteps,), over the observed steps only
     if change.max() <= 0:
         return None
     on = np.nonzero(change > 0.5 * change.max())[0]

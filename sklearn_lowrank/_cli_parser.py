@@ -43,7 +43,9 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     fit.add_argument("data", metavar="DATA",
                      help="an .npz file with arrays X (n_trials, n_timesteps, n_inputs) and y (n_trials, "
                           "n_timesteps, n_neurons; NaN = not recorded) and optionally per-trial arrays (for "
-                          "--groups, --labels), or an .nwb file (needs pynwb)")
+                          "--groups, --labels), a long-format table .csv or .parquet (one row per trial and "
+                          "time bin, see --trial-column), or an .nwb file (needs pynwb). Trials of different "
+                          "lengths: pad y with NaN and X with zeros after each trial's end (a table is padded so)")
     fit.add_argument("--loss", choices=("squared_error", "poisson"), default="squared_error",
                      help="squared_error: y is activity (rates), scored by R^2; poisson: y holds spike counts per "
                           "bin (single trials welcome; an NWB file is read as counts), fitted by the Poisson "
@@ -86,12 +88,25 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     cond.add_argument("--labels", metavar="KEY",
                       help="per-trial labels for the figures only (default: those of --groups)")
     cond.add_argument("--stimulus", nargs=2, type=float, default=None, metavar=("START", "STOP"),
-                      help="stimulus period in time steps, shaded in the latents figure (default: the steps "
-                           "where the inputs change most from their value at the start of the trial)")
+                      help="stimulus period in time steps (ms for NWB), shaded in the latents figure and written to "
+                           "summary.json; the way to state it when the inputs do not show it (default: the steps "
+                           "where the inputs, averaged over the trials still going (their observed steps, not the "
+                           "padding after a shorter trial's end), change most from their value at the start of "
+                           "the trial)")
+
+    table = fit.add_argument_group("long-format tables (.csv, .parquet: one row per trial and time bin)")
+    table.add_argument("--trial-column", default="trial", metavar="COLUMN",
+                       help="column of the trial of each row (default: trial)")
+    table.add_argument("--time-column", default="time", metavar="COLUMN",
+                       help="column ordering the bins of a trial; one row per bin (default: time)")
+    table.add_argument("--neuron-columns", nargs="*", default=None, metavar="COLUMN",
+                       help="columns of the activity (default: every numeric column other than the trial, time, "
+                            "input, --groups and --labels columns); --groups and --labels name columns constant "
+                            "within each trial")
 
     nwb = fit.add_argument_group("NWB files")
     nwb.add_argument("--input-columns", nargs="*", default=[], metavar="COLUMN",
-                     help="trials columns turned into inputs")
+                     help="trials columns turned into inputs (NWB); columns of the inputs (tables)")
     nwb.add_argument("--align-to", default="start_time", help="trials column of the alignment times")
     nwb.add_argument("--bin-size", type=float, default=10.0, help="ms per time step (default: 10)")
     fit.set_defaults(func=commands["fit"])

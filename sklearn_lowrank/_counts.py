@@ -12,12 +12,15 @@ __all__ = ["check_counts"]
 def check_counts(y: np.ndarray, mask: np.ndarray | None) -> None:
     """Counts must be >= 0 (non-integers accepted, as scikit-learn's ``PoissonRegressor`` does); warn on silent neurons.
 
+    A neuron with no observation at all (NaN everywhere: not recorded in these trials) is not silent: the
+    validator reports it once, as unrecorded, and it is left out here.
+
     Parameters
     ----------
     y : ndarray of shape (n_trials, n_timesteps, n_outputs)
-        Validated targets, zero where ``mask`` is False.
+        Validated targets, zero (or NaN) where ``mask`` is False.
     mask : bool ndarray like ``y`` or None
-        True where observed.
+        True where observed; None: where ``y`` is not NaN.
 
     Raises
     ------
@@ -27,8 +30,8 @@ def check_counts(y: np.ndarray, mask: np.ndarray | None) -> None:
     Warns
     -----
     UserWarning
-        Naming the neurons (features of y) that never fire: their expected counts are driven towards 0, where the
-        link's offset diverges; drop them or keep them knowingly.
+        Naming the recorded neurons (features of y) that never fire: their expected counts are driven towards 0,
+        where the link's offset diverges; drop them or keep them knowingly.
 
     Examples
     --------
@@ -36,7 +39,8 @@ def check_counts(y: np.ndarray, mask: np.ndarray | None) -> None:
     >>> from sklearn_lowrank._counts import check_counts
     >>> check_counts(np.array([[[0.0, 2.5], [1.0, 0.0]]]), None)   # non-integer counts are fine
     """
-    negative = y < 0 if mask is None else (y < 0) & mask
+    observed = ~np.isnan(y) if mask is None else mask
+    negative = (y < 0) & observed
     if negative.any():
         features = np.flatnonzero(negative.any(axis=(0, 1)))
         raise ValueError(
@@ -44,7 +48,8 @@ def check_counts(y: np.ndarray, mask: np.ndarray | None) -> None:
             "loss='poisson' models y as spike counts per bin, which are >= 0. Pass counts (not centred or "
             "standardised activity), or use loss='squared_error'."
         )
-    silent = np.flatnonzero(~(y > 0).any(axis=(0, 1)))
+    recorded = observed.any(axis=(0, 1))
+    silent = np.flatnonzero(recorded & ~((y > 0) & observed).any(axis=(0, 1)))
     if silent.size:
         warnings.warn(
             f"Neuron(s) {silent[:20].tolist()}{' ...' if silent.size > 20 else ''} of y never fire (all counts are "

@@ -9,13 +9,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
+from ._ragged import read_trial_pair
+
 __all__ = ["poisson_deviances"]
 
 
 def _count_arrays(y_counts, predicted_rates):
     """float64 copies of counts and rates of the same shape; rates must be >= 0 where counts are observed."""
-    y = np.asarray(y_counts, dtype=np.float64)
-    mu = np.asarray(predicted_rates, dtype=np.float64)
+    y, mu = read_trial_pair(y_counts, predicted_rates, ("y_counts", "predicted_rates"))
     if y.shape != mu.shape:
         raise ValueError(f"y_counts and predicted_rates have different shapes: {y.shape} and {mu.shape}.")
     if y.ndim == 2:  # (n_samples, n_neurons)

@@ -11,7 +11,7 @@ import sklearn
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from ._ragged import pad_if_ragged
+from ._ragged import TABLE_HELP, _is_dataarray, read_trials
 
 __all__ = ["check_trials", "check_trials_X", "check_trials_X_y", "check_fit_data", "check_score_y"]
 
@@ -66,20 +66,14 @@ def _as_array(data, name: str):
             raise ValueError("This estimator requires y to be passed, but the target y is None; pass the activity "
                              "(n_trials, n_timesteps, n_features).")
         raise ValueError(f"{name} is None. {_SHAPE_HELP}")
+    if isinstance(data, list | tuple) or _is_dataarray(data):
+        data, _ = read_trials(data, name, ragged=False)  # different lengths: callers that pad have read them
     if isinstance(data, list | tuple):
-        if data and all(hasattr(a, "shape") for a in data):
-            # A list of equally shaped per-trial arrays stacks along trials; ragged lists are an error.
-            shapes = {np.shape(a) for a in data}
-            if len(shapes) != 1:
-                raise ValueError(
-                    f"{name} is a list of arrays with different shapes {sorted(shapes)}; trials must share "
-                    "n_timesteps and n_features: pad or crop them to a common length first."
-                )
         try:
             data = np.asarray(data)
         except ValueError as exc:
-            raise ValueError(f"{name} is a ragged nested list ({exc}); trials must share n_timesteps and "
-                             "n_features: pad or crop them to a common length first.") from None
+            raise ValueError(f"{name} is a ragged nested list ({exc}); pass a list of 2D arrays, one per trial "
+                             "(n_timesteps_i, n_features), or an array (n_trials, n_timesteps, n_features).") from None
     if hasattr(data, "dtype") and not hasattr(data, "iloc"):
         data = _reject_bad_dtypes(data, name)
     return data
@@ -261,7 +255,7 @@ def _y_array(y, X_shape: tuple, x_ndim: int) -> tuple[np.ndarray, int, float]:
 
     Also returns the ndim passed and the largest magnitude of the observed entries.
     """
-    y = _as_array(pad_if_ragged(y, "y", np.nan), "y")  # trials of unequal length: NaN (unobserved) after the end
+    y = _as_array(read_trials(y, "y", fill=np.nan)[0], "y")  # trials of unequal length: NaN after each end
     if hasattr(y, "iloc"):
         y = y.to_numpy()
     ndim = len(_shape(y))
@@ -379,6 +373,31 @@ def _warn_ambiguous_2d(X_shape: tuple, y_shape: tuple) -> None:
         UserWarning, stacklevel=_caller_stacklevel())
 
 
+def _refuse_table(X, y) -> None:
+    """A table of activity (a DataFrame y, or a 2D y beside a DataFrame X) would be read as one-step trials."""
+    if getattr(y, "ndim", None) != 2 or not (hasattr(y, "iloc") or hasattr(X, "iloc")):
+        return  # (ndim of arrays and DataFrames: a list is never read as a table)
+    table = "y" if hasattr(y, "iloc") else "X"
+    raise ValueError(
+        f"{table} is a table (a pandas DataFrame) and y is 2D {_shape(y)}: each row would be read as a trial of "
+        f"one time step, {_shape(y)[0]} trials without any recurrence over time. For a recording, {TABLE_HELP}; "
+        "for trials of one time step, pass arrays X[:, None] and y[:, None] (or a 1D y).")
+
+
+def _check_lengths(x_lengths, y_lengths) -> None:
+    """Lists of trials of different lengths: trial i of y must have as many steps as trial i of X."""
+    if x_lengths is None and y_lengths is None or np.array_equal(x_lengths, y_lengths):
+        return
+    ragged, other = ("X", "y") if x_lengths is not None else ("y", "X")
+    lengths = x_lengths if x_lengths is not None else y_lengths
+    detail = ("" if x_lengths is None or y_lengths is None else
+              f"; trial {int(np.flatnonzero(x_lengths != y_lengths)[0])} differs" if len(x_lengths) == len(y_lengths)
+              else f"; {len(x_lengths)} and {len(y_lengths)} trials")
+    raise ValueError(f"{ragged} is a list of trials of different lengths ({lengths.min()} to {lengths.max()} time "
+                     f"steps) and {other} does not match them{detail}: trial i of y must have as many time steps as "
+                     "trial i of X. Pass both as lists of trials of the same lengths.")
+
+
 def check_trials_X_y(X, y, *, estimator=None, output_range: tuple[float, float] | None = None,
                      allow_2d: bool = True):
     """Validate a recording (X, y): shapes, dtypes, values, and the plausibility of the data.
@@ -417,9 +436,12 @@ def check_trials_X_y(X, y, *, estimator=None, output_range: tuple[float, float] 
     >>> X.shape, y.shape, X.dtype
     ((4, 10, 2), (4, 10, 3), dtype('float32'))
     """
+    _refuse_table(X, y)
     X_in = X
-    X, x_ndim = check_trials(pad_if_ragged(X, "X", 0.0), name="X", estimator=estimator, reset=True,  # ragged:
-                             allow_2d=allow_2d)  # zeros after each trial's end, y NaN there (see _ragged)
+    X, x_lengths = read_trials(X, "X", fill=0.0)  # ragged: zeros after each trial's end, y NaN there (_ragged)
+    y, y_lengths = read_trials(y, "y", fill=np.nan)
+    _check_lengths(x_lengths, y_lengths)
+    X, x_ndim = check_trials(X, name="X", estimator=estimator, reset=True, allow_2d=allow_2d)
     y, y_ndim, y_largest = _y_array(y, X.shape, x_ndim)
     if x_ndim == 2 and y_ndim == 2 and not hasattr(X_in, "iloc"):
         _warn_ambiguous_2d((X.shape[0], X.shape[-1]), (y.shape[0], y.shape[-1]))

@@ -1,7 +1,10 @@
 """Scores: NaN-aware R^2 and decision accuracy of trial tensors, and connectivity-recovery scores.
 
-The scores of activity take arrays of shape (n_trials, n_timesteps, n_features); NaN in ``y_true`` marks a
-missing observation and is left out. The recovery scores (:func:`connectivity_cosine`, :func:`subspace_angles`)
+The scores of activity take what the estimators take: arrays of shape (n_trials, n_timesteps, n_features)
+(NaN-padded or not), lists of (n_timesteps_i, n_features) trials of different lengths, and xarray DataArrays with
+dims ("trial", "time", <features>), all read by one reader (:func:`sklearn_lowrank._ragged.read_trials`); NaN in
+``y_true`` (and the padding of shorter trials) marks a missing observation and is left out. The recovery scores
+(:func:`connectivity_cosine`, :func:`subspace_angles`)
 compare two connectivity matrices or subspaces.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._deviance import poisson_deviances as _poisson_deviances
+from ._ragged import read_trial_pair
 
 __all__ = [
     "r2_score_trials",
@@ -21,8 +25,7 @@ __all__ = [
 
 
 def _flatten(y_true, y_pred, sample_weight):
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
+    y_true, y_pred = read_trial_pair(y_true, y_pred, ("y_true", "y_pred"))
     if y_true.shape != y_pred.shape:
         if y_true.size == y_pred.size:
             y_pred = y_pred.reshape(y_true.shape)
@@ -59,7 +62,7 @@ def r2_score_trials(y_true, y_pred, *, sample_weight=None) -> float:
 
     Parameters
     ----------
-    y_true : array-like of shape (n_trials, n_timesteps, n_features)
+    y_true : array-like of shape (n_trials, n_timesteps, n_features), or list of (n_timesteps_i, ...) trials
     y_pred : array-like of the same shape
     sample_weight : array-like of shape (n_trials,), optional
 
@@ -92,7 +95,7 @@ def r2_per_feature(y_true, y_pred, *, sample_weight=None) -> np.ndarray:
 
     Parameters
     ----------
-    y_true : array-like of shape (n_trials, n_timesteps, n_features)
+    y_true : array-like of shape (n_trials, n_timesteps, n_features), or list of (n_timesteps_i, ...) trials
     y_pred : array-like of the same shape
     sample_weight : array-like of shape (n_trials,), optional
 
@@ -189,8 +192,7 @@ __all__ += ["decision_accuracy", "psychometric_matrix"]
 
 def _window_means(y_true, y_pred):
     """Mean target and mean prediction over each trial's non-NaN response window, per output."""
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
+    y_true, y_pred = read_trial_pair(y_true, y_pred, ("y_true", "y_pred"))
     if y_true.ndim == 2:  # (n_trials, n_timesteps): a single output
         y_true = y_true[..., None]
         y_pred = y_pred[..., None] if y_pred.ndim == 2 else y_pred
@@ -321,7 +323,7 @@ def bits_per_spike(y_counts, predicted_rates) -> float:
 
     Parameters
     ----------
-    y_counts : array-like of shape (n_trials, n_timesteps, n_neurons)
+    y_counts : array-like of shape (n_trials, n_timesteps, n_neurons), or list of (n_timesteps_i, ...) trials
         Spike counts per bin; NaN marks a missing observation.
     predicted_rates : array-like of the same shape
         Expected counts per bin (>= 0), e.g. ``est.predict(X)`` of an estimator fitted with ``loss="poisson"``.
@@ -358,7 +360,7 @@ def d2_poisson_score_trials(y_counts, predicted_rates, *, sample_weight=None) ->
 
     Parameters
     ----------
-    y_counts : array-like of shape (n_trials, n_timesteps, n_neurons)
+    y_counts : array-like of shape (n_trials, n_timesteps, n_neurons), or list of (n_timesteps_i, ...) trials
     predicted_rates : array-like of the same shape
         Expected counts (>= 0).
     sample_weight : array-like of shape (n_trials,), optional
@@ -389,7 +391,7 @@ def d2_poisson_per_feature(y_counts, predicted_rates, *, sample_weight=None) -> 
 
     Parameters
     ----------
-    y_counts : array-like of shape (n_trials, n_timesteps, n_neurons)
+    y_counts : array-like of shape (n_trials, n_timesteps, n_neurons), or list of (n_timesteps_i, ...) trials
         Spike counts per bin; NaN marks a missing observation.
     predicted_rates : array-like of the same shape
         Expected counts (>= 0).

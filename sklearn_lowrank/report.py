@@ -13,11 +13,17 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._ragged import observed_lengths
 from .metrics import bits_per_spike, d2_poisson_per_feature, r2_per_feature
 from .model_selection import _paired_standard_error, _standard_error
 from .preprocessing import GaussianSmoother
 
 __all__ = ["write_report"]
+
+#: The figures draw the steps that at least this share of the trials reach (ragged trials: the long tails of a few
+#: trials would dominate the condition averages), and at most this many conditions (evenly spaced in order).
+SHARED_STEPS = 0.5
+MAX_CONDITIONS = 6
 
 
 def _finite_or_none(value):
@@ -107,6 +113,106 @@ def _write_csv(path: Path, columns: dict) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _shared_steps(y) -> tuple[np.ndarray, int]:
+    """Trials going at each step (observed up to there) and the number of leading steps most trials share."""
+    lengths = observed_lengths(y)
+    n_going = (np.arange(y.shape[1]) < lengths[:, None]).sum(axis=0)
+    return n_going, max(int((n_going >= SHARED_STEPS * len(y)).sum()), 1)
+
+
+def _condition_subset(labels, conditions):
+    """Trials of at most MAX_CONDITIONS conditions, evenly spaced in order; and the words saying so."""
+    keys = conditions if conditions is not None else labels
+    if keys is None:
+        return slice(None), ""
+    unique = np.unique(keys)
+    if len(unique) <= MAX_CONDITIONS:
+        return slice(None), ""
+    chosen = unique[np.unique(np.linspace(0, len(unique) - 1, MAX_CONDITIONS).round().astype(int))]
+    return np.isin(keys, chosen), f"{len(chosen)} of {len(unique)} conditions (evenly spaced)"
+
+
+def _trial_count_row(axes, n_going, n_shown, t_all) -> None:
+    """Under each panel: trials per step, with the steps left out of the averages above shaded."""
+    for ax in axes:
+        ax.set_xlabel(ax.figure.axes[0].get_xlabel())  # the panel above keeps no label of its own
+        ax.step(t_all, n_going, where="mid", color="0.3", lw=1)
+        if n_shown < len(t_all):
+            ax.axvspan(t_all[n_shown], t_all[-1], color="0.85", zorder=0)
+        ax.set_ylim(0, n_going.max() * 1.1)
+    axes[0].set_ylabel("trials")
+
+
+def _predictions_figure(y, y_shown, scores, spec, *, labels, conditions, labels_title, time, t_all, activity_label,
+                        held_out, crop):
+    """Recorded vs predicted of the best, median and worst neuron, over the shared steps of at most
+    MAX_CONDITIONS conditions; with ragged trials, the trials per step in a row underneath."""
+    from matplotlib.figure import Figure
+
+    from . import plotting
+
+    n_going, n_steps = _shared_steps(y)
+    ragged = n_going.min() < n_going.max()
+    fig = Figure(figsize=(12.5, 4.6 if ragged else 3.6), layout="constrained")
+    axes = fig.subplots(2 if ragged else 1, 3, squeeze=False, sharex="col",
+                        gridspec_kw={"height_ratios": [4, 1]} if ragged else None)
+    sigma = spec["display_sigma"]
+    y_drawn = GaussianSmoother(sigma=sigma).fit_transform(y) if sigma else y
+    subset, chosen = _condition_subset(labels, conditions)
+
+    def pick(values):
+        return None if values is None else np.asarray(values)[subset]
+
+    plotting.plot_predicted_vs_recorded(y_drawn[subset, :n_steps], y_shown[subset, :n_steps], pick(labels),
+                                        conditions=pick(conditions), axes=axes[0], time=time,
+                                        ylabel=activity_label, labels_title=labels_title, scores=scores,
+                                        score_label=spec["name"])
+    if ragged:
+        _trial_count_row(axes[1], n_going, n_steps, t_all)
+        for ax in axes[0]:
+            ax.set_xlabel("")
+    source = "held-out predictions (cross-validation)" if held_out else "predictions of the refitted model"
+    smoothed = f", smoothed over {sigma:g} steps for display" if sigma else ""
+    lines = [f"recorded (solid{smoothed}) vs {source}: best, median and worst neuron"]
+    if chosen or ragged:
+        lines.append("; ".join(filter(None, [chosen and f"{chosen} shown", ragged and crop.strip() +
+                                              " (trials per step below, the rest shaded)"])))
+    fig.suptitle("\n".join(lines), fontsize="medium")
+    return fig
+
+
+def _latents_figure(kappa, *, labels, conditions, labels_title, time, stimulus, crop):
+    """Each latent against time and the first two in a plane, averaged per condition."""
+    from matplotlib.figure import Figure
+
+    from . import plotting
+
+    def subplots(n_cols=1, *, figsize):
+        fig = Figure(figsize=figsize, layout="constrained")
+        return fig, fig.subplots(1, n_cols, squeeze=False)
+
+    rank = kappa.shape[-1]
+    shown = min(rank, 3)
+    n_panels = shown + (rank >= 2)
+    fig, axes = subplots(n_panels, figsize=(max(3.6 * n_panels + 1.4, 6.5), 3.6))
+    for r in range(shown):
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, r], conditions=conditions, dims=r, time=time,
+                                          stimulus=stimulus, cmap="viridis", legend=False)
+    if rank >= 2:
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, shown], conditions=conditions, dims=(0, 1),
+                                          time=time, stimulus=stimulus, cmap="viridis", labels_title=labels_title)
+    elif labels is not None or conditions is not None:
+        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, 0], conditions=conditions, time=time,
+                                          stimulus=stimulus, cmap="viridis", labels_title=labels_title)
+    if conditions is not None:
+        what = "mean per condition" + (f", coloured by {labels_title}" if labels is not None else "")
+    else:
+        what = f"mean per {labels_title}" if labels is not None else "each trial"
+    timing = "\nshaded: stimulus" + ("; in the plane ▲ onset, ■ offset" if rank >= 2 else "") if stimulus else ""
+    fig.suptitle(f"latents of the chosen rank-{rank} model, {what}{timing}{crop}", fontsize="medium")
+    return fig
+
+
 def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, conditions, labels_title, stimulus,
              time, activity_label, held_out) -> dict:
     # Figure objects, not pyplot: files only, whatever backend the caller's session uses, and nothing left open
@@ -130,39 +236,23 @@ def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, con
     fig.savefig(out / "rank_curve.png", dpi=120)
     files["rank_curve"] = "rank_curve.png"
 
-    rank = kappa.shape[-1]
-    shown = min(rank, 3)
-    n_panels = shown + (rank >= 2)
-    fig, axes = subplots(n_panels, figsize=(max(3.6 * n_panels + 1.4, 6.5), 3.6))
-    for r in range(shown):
-        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, r], conditions=conditions, dims=r, time=time,
-                                          stimulus=stimulus, cmap="viridis", legend=False)
-    if rank >= 2:
-        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, shown], conditions=conditions, dims=(0, 1),
-                                          time=time, stimulus=stimulus, cmap="viridis", labels_title=labels_title)
-    elif labels is not None or conditions is not None:
-        plotting.plot_latent_trajectories(kappa, labels, ax=axes[0, 0], conditions=conditions, time=time,
-                                          stimulus=stimulus, cmap="viridis", labels_title=labels_title)
-    if conditions is not None:
-        what = "mean per condition" + (f", coloured by {labels_title}" if labels is not None else "")
-    else:
-        what = f"mean per {labels_title}" if labels is not None else "each trial"
-    timing = "\nshaded: stimulus" + ("; in the plane ▲ onset, ■ offset" if rank >= 2 else "") if stimulus else ""
-    fig.suptitle(f"latents of the chosen rank-{rank} model, {what}{timing}", fontsize="medium")
+    n_going, n_steps = _shared_steps(y)
+    ragged = n_going.min() < n_going.max()
+    t_all = np.arange(y.shape[1]) if time is None else np.asarray(time, dtype=float)
+    t_shown = None if time is None else t_all[:n_steps]
+    crop = (f"\nsteps that at least {SHARED_STEPS:.0%} of the trials reach ({n_steps} of {y.shape[1]})" if ragged
+            else "")
+    kappa, time = kappa[:, :n_steps], t_shown
+    fig = _latents_figure(kappa, labels=labels, conditions=conditions, labels_title=labels_title, time=time,
+                          stimulus=stimulus, crop=crop)
     fig.savefig(out / "latents.png", dpi=120)
     files["latents_figure"] = "latents.png"
 
     which = "cv" if held_out else "fit"
     kind = "cross-validated" if held_out else "in-sample"
-    fig, axes = subplots(3, figsize=(12.5, 3.6))
-    sigma = spec["display_sigma"]
-    y_drawn = GaussianSmoother(sigma=sigma).fit_transform(y) if sigma else y
-    plotting.plot_predicted_vs_recorded(y_drawn, y_shown, labels, conditions=conditions, axes=axes[0], time=time,
-                                        ylabel=activity_label, labels_title=labels_title,
-                                        scores=columns[f"{spec['column']}_{which}"], score_label=spec["name"])
-    source = "held-out predictions (cross-validation)" if held_out else "predictions of the refitted model"
-    smoothed = f", smoothed over {sigma:g} steps for display" if sigma else ""
-    fig.suptitle(f"recorded (solid{smoothed}) vs {source}: best, median and worst neuron", fontsize="medium")
+    fig = _predictions_figure(y, y_shown, columns[f"{spec['column']}_{which}"], spec, labels=labels,
+                              conditions=conditions, labels_title=labels_title, time=time, t_all=t_all,
+                              activity_label=activity_label, held_out=held_out, crop=crop)
     fig.savefig(out / "predictions.png", dpi=120)
     files["predictions_figure"] = "predictions.png"
 
@@ -183,11 +273,14 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     """Write the model, the rank table and the figures of a fitted rank search to a folder.
 
     Files: ``model.joblib`` (the refitted estimator), ``summary.json`` (scores per rank: mean, SD over folds and
-    SE of the mean, the chosen rank; sizes; ``extra``), ``r2_per_neuron.csv``, ``latents.npy`` and, with
+    SE of the mean, the chosen rank; sizes, with ``trial_lengths`` the shortest and longest trial; ``extra``),
+    ``r2_per_neuron.csv``, ``latents.npy`` (NaN after each trial's last observed step: ragged trials) and, with
     matplotlib and ``figures=True``: ``rank_curve.png`` (mean +/- SE per rank, the chosen rank starred),
     ``latents.png`` (each latent against time and the first two against each other, averaged per condition,
     the stimulus shaded), ``predictions.png`` (recorded and predicted activity of the best, median and worst
-    neuron), ``r2_per_neuron.png`` (histogram).
+    neuron), ``r2_per_neuron.png`` (histogram). With trials of different lengths (NaN-padded y) the figures draw
+    the steps that at least half of the trials reach and ``predictions.png`` the number of trials per step under
+    the neurons; with more than six conditions it draws six, evenly spaced in order.
 
     The scores are named by the estimator's ``loss``. Squared error: R^2; ``summary.json`` has ``score_name``
     "r2", ``r2_cv`` (mean cross-validated score of the chosen rank), ``median_r2_per_neuron_cv`` and ``r2_fit``
@@ -283,6 +376,8 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     columns, scores = spec["scores"](y, y_cv, y_fit, _finite_or_none(table["mean"][int(search.best_index_)]),
                                      _finite_or_none(best.score(X, y)))
     kappa = best.transform(X)
+    lengths = observed_lengths(y)  # steps after a trial's last observed step are padding: no latent there
+    kappa[np.arange(kappa.shape[1]) >= lengths[:, None]] = np.nan
     files = {"model": "model.joblib", spec["table"]: f"{spec['table']}.csv", "latents": "latents.npy",
              "summary": "summary.json"}
     joblib.dump(best, out / files["model"])
@@ -297,6 +392,7 @@ def write_report(search, X, y, out, *, y_cv=None, labels=None, conditions=None, 
     summary = {
         "n_trials": n_trials, "n_timesteps": n_timesteps, "n_inputs": int(X.shape[-1]), "n_neurons": n_neurons,
         "fraction_missing": float(np.isnan(y).mean()),
+        "trial_lengths": [int(lengths.min()), int(lengths.max())],  # steps up to each trial's last observed one
         "ranks": table["ranks"], "n_splits": table["n_splits"],
         "mean_test_score": [_finite_or_none(v) for v in table["mean"]],
         "sd_test_score": [_finite_or_none(v) for v in table["sd"]],

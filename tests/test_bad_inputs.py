@@ -82,7 +82,7 @@ _FIT_ERRORS = [
     ("X_None", lambda e, f, X, y: e.fit(None, y), ValueError, r"X is None\. Pass an array of shape"),
     ("y_None", lambda e, f, X, y: e.fit(X, None), ValueError, r"requires y to be passed.*pass the activity"),
     ("X_ragged_list", lambda e, f, X, y: e.fit([X[0], X[1, :4]], y[:2]), ValueError,
-     r"X or y is a list of trials of different lengths.*lists of trials of the same lengths"),
+     r"X is a list of trials of different lengths.*lists of trials of the same lengths"),
     ("X_sparse", lambda e, f, X, y: e.fit(sp.csr_matrix(X[:, 0]), y[:, 0]), TypeError,
      r"Sparse data was passed for X.*toarray"),
 ]
@@ -254,26 +254,28 @@ def test_non_contiguous_arrays(estimator, make_trials):
 
 
 def test_pandas_dataframe_as_2d_X(estimator, make_trials):
-    """A DataFrame is a 2D X (trials of one time step): same fit as its values, feature names checked."""
+    """A DataFrame X with a 1D y is one-step trials: same fit as its values, feature names checked. A table of
+    activity (2D y beside a DataFrame, or a DataFrame y) is refused: it is a long-format recording (issue #23)."""
     pd = pytest.importorskip("pandas")
 
     X, y = make_trials()
-    X2, y2 = X[:, 0], y[:, 0]
+    X2, y2 = X[:, 0], y[:, 0, 0]
     df = pd.DataFrame(X2, columns=["stim", "context"])
     with warnings.catch_warnings():
         # No "non-writable array" warning from torch, and no 2D-shape warning: a DataFrame's rows are trials.
         warnings.simplefilter("error", UserWarning)
         warnings.filterwarnings("ignore", message=".*reached max_iter")
-        est, pred = _fit_predict(estimator, df, pd.DataFrame(y2))
-    _, ref = _fit_predict(estimator, X2[:, None], y2[:, None])  # the explicit one-step trials
-    np.testing.assert_array_equal(pred, ref[:, 0])
-    assert pred.shape == (N_TRIALS, N_FEATURES)
+        est, pred = _fit_predict(estimator, df, pd.Series(y2))
+    _, ref = _fit_predict(estimator, X2[:, None], y2[:, None, None])  # the explicit one-step trials
+    np.testing.assert_array_equal(pred, ref[:, 0, 0])
+    assert pred.shape == (N_TRIALS,)
     assert list(est.feature_names_in_) == ["stim", "context"]
     np.testing.assert_array_equal(est.predict(df), pred)
     with pytest.raises(ValueError, match="feature names should match"):
         est.predict(df.rename(columns={"stim": "other"}))
-    series_est, series_pred = _fit_predict(estimator, df, pd.Series(y2[:, 0]))
-    assert series_pred.shape == (N_TRIALS,)
+    for y_table in (pd.DataFrame(y[:, 0]), y[:, 0]):
+        with pytest.raises(ValueError, match="trials_from_dataframe"):
+            clone(estimator).fit(df, y_table)
 
 
 def test_autonomous_network_without_inputs(estimator, make_trials):
@@ -329,7 +331,7 @@ _T_ERRORS = [
     ("transform_beyond_float32", lambda t, X: t.fit(X).transform(_with(X, -1e39)), ValueError,
      r"beyond the float32 range"),
     ("None", lambda t, X: t.fit(None), ValueError, r"X is None"),
-    ("ragged_list", lambda t, X: t.fit([X[0], X[1, :3]]), ValueError, r"X is a list of arrays with different shapes"),
+    ("ragged_list", lambda t, X: t.fit([X[0], X[1, :3]]), ValueError, r"X is a list of trials of different lengths"),
     ("unfitted_transform", lambda t, X: t.transform(X), Exception, r"not fitted yet"),
     ("sparse", lambda t, X: t.fit(sp.csr_matrix(X[:, 0])), TypeError, r"Sparse data was passed for X"),
 ]

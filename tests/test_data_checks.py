@@ -157,7 +157,7 @@ def doors():
     (lambda X: X[..., None], ValueError, r"^X must be a 2D or 3D array, got a 4D array \(shape \(10, 8, 2, 1\)\)"),
     (lambda X: X.astype(str), TypeError, r"^X has dtype <U\d+ \(strings/bytes\); pass numeric data"),
     (lambda X: X + 1j, ValueError, r"^Complex data not supported: X"),
-    (lambda X: [X[0], X[1, :3]], ValueError, r"^X is a list of arrays with different shapes"),
+    (lambda X: [X[0], X[1, :3]], ValueError, r"^X is a list of trials of different lengths"),
     (lambda X: X[:0], ValueError, r"^X has 0 trials"),
     (lambda X: X[:, :0], ValueError, r"^X has 0 time steps"),
 ], ids=["4d", "strings", "complex", "ragged", "no_trials", "no_steps"])

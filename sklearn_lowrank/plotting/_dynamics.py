@@ -6,6 +6,7 @@ from numbers import Integral
 
 import numpy as np
 
+from .._ragged import read_trials
 from ._common import axes_or_new, check_trial_labels, condition_curves, group_legend
 
 __all__ = ["plot_latent_trajectories", "plot_flow_field"]
@@ -26,8 +27,9 @@ def plot_latent_trajectories(kappa, labels=None, ax=None, *, conditions=None, di
 
     Parameters
     ----------
-    kappa : array-like of shape (n_trials, n_timesteps, rank)
-        Latents, e.g. ``est.transform(X)``.
+    kappa : array-like of shape (n_trials, n_timesteps, rank), or list of (n_timesteps_i, rank) arrays
+        Latents, e.g. ``est.transform(X)``; trials of different lengths are padded with NaN (left out of the
+        condition means).
     labels : array-like of shape (n_trials,), optional
         Condition of each trial; trials of a condition are averaged and conditions coloured by value (numeric
         labels) or in order, with a legend (a colorbar for more than 12 numeric conditions). None: one curve per
@@ -66,7 +68,7 @@ def plot_latent_trajectories(kappa, labels=None, ax=None, *, conditions=None, di
     >>> len(ax.lines), [t.get_text() for t in ax.get_legend().get_texts()]
     (2, ['0', '1'])
     """
-    kappa = np.asarray(kappa, dtype=float)
+    kappa = np.asarray(read_trials(kappa, "kappa")[0], dtype=float)  # ragged (transform of a list): NaN-padded
     if kappa.ndim != 3:
         raise ValueError(f"kappa must have shape (n_trials, n_timesteps, rank); got {kappa.shape}.")
     labels = check_trial_labels(labels, kappa.shape[0], "labels")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._ragged import read_trial_pair
 from ..metrics import r2_per_feature
 from ..model_selection import _standard_error, one_standard_error_rule
 from ._common import axes_or_new, check_trial_labels, condition_curves, grid_axes, group_legend
@@ -144,8 +145,8 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, conditions=None, neuro
 
     Parameters
     ----------
-    y : array-like of shape (n_trials, n_timesteps, n_neurons)
-        Recorded activity; NaN marks an entry not recorded.
+    y : array-like of shape (n_trials, n_timesteps, n_neurons), or list of (n_timesteps_i, n_neurons) arrays
+        Recorded activity; NaN marks an entry not recorded (and the padding of a shorter trial).
     y_pred : array-like of shape (n_trials, n_timesteps, n_neurons)
         Predicted activity, e.g. held-out predictions from ``cross_val_predict``.
     labels : array-like of shape (n_trials,), optional
@@ -186,8 +187,7 @@ def plot_predicted_vs_recorded(y, y_pred, labels=None, *, conditions=None, neuro
     >>> axes.shape, axes[0].get_title()[:6]
     ((3,), 'best: ')
     """
-    y = np.asarray(y, dtype=float)
-    y_pred = np.asarray(y_pred, dtype=float)
+    y, y_pred = read_trial_pair(y, y_pred, ("y", "y_pred"))  # ragged lists: padded with NaN, left out
     if y.ndim != 3 or y_pred.shape != y.shape:
         raise ValueError(f"y and y_pred must have the same shape (n_trials, n_timesteps, n_neurons); got {y.shape} "
                          f"and {y_pred.shape}.")
