@@ -438,8 +438,8 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         if not (isinstance(max_iter, Integral) and max_iter >= 1):
             raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}.")
         check_same_lengths(X, y)
-        X, x_ndim = check_trials_X(self, pad_if_ragged(X, "X", 0.0), reset=False)
-        y = check_score_y(pad_if_ragged(y, "y", np.nan), X.shape, x_ndim)
+        X, x_ndim = check_trials_X(self, read_trials(X, "X", fill=0.0)[0], reset=False)
+        y = check_score_y(y, X.shape, x_ndim)
         if y.shape[-1] != self.n_outputs_:
             raise ValueError(f"y has {y.shape[-1]} outputs, but {type(self).__name__} predicts {self.n_outputs_} "
                              "(n_outputs_ at fit time); pass the same neurons/outputs as at fit.")
