@@ -142,6 +142,11 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         Threads torch uses within each operation during fit, predict, score and transform; the previous setting is
         restored afterwards. None keeps torch's setting (one per core by default); 1 keeps a fit from competing
         with itself when other processes share the cores (see the user guide on parallel fits).
+    n_init : int >= 1, default=1
+        Number of starts: the network is fitted ``n_init`` times from different random starts (as
+        ``GaussianMixture`` does) and the fit with the lowest final training loss (``best_loss_``; the validation
+        loss with early stopping) is kept. Costs ``n_init`` fits; worth it where the optimum a fit reaches depends
+        on the seed. A warm start continues the fitted network once.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the batch order and the noise; an int gives bit-identical CPU fits.
     verbose : int, default=0
@@ -239,6 +244,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         "train_initial_state": ["boolean"],
         "learning_rate": [StrOptions({"auto", "constant", "adaptive"})],
         "solver": [StrOptions({"auto", "adam", "lbfgs"})],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -264,6 +270,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         clip_grad_norm=1.0,
         device="cpu",
         n_threads=None,
+        n_init=1,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -288,6 +295,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         self.clip_grad_norm = clip_grad_norm
         self.device = device
         self.n_threads = n_threads
+        self.n_init = n_init
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
