@@ -12,7 +12,7 @@ from numbers import Real
 
 import numpy as np
 
-__all__ = ["one_standard_error_rule", "AUTO_TOL"]
+__all__ = ["one_standard_error_rule"]
 
 #: ``tol="auto"``: gains below this fraction of the best mean score are ties. It gives 1e-3 for R^2 near 1 (folds of
 #: clean rates agree so closely that an extra rank fitting a little noise would otherwise win) and about 1e-5 for
