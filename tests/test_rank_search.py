@@ -152,3 +152,20 @@ def test_n_init_keeps_the_best_start(monkeypatch):
     assert three.best_loss_ == min(starts) and starts[0] == one.best_loss_  # ... the best kept; the first is n_init=1's
     with pytest.raises(ValueError, match="n_init"):
         LowRankRNNRegressor(n_init=0).fit(X, y)
+
+
+def test_rank_curve_draws_the_standard_error_the_rule_compared():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn_lowrank.plotting import plot_rank_selection
+
+    X, y, groups = _scripted_data(fold_spread=0.3)
+    gains = {1: 0.5, 2: 0.51, 3: 0.512}
+    search = LowRankRNNRegressorCV([1, 2, 3], estimator=_Scripted(gains=gains), cv=GroupKFold(4)).fit(X, y, groups)
+    for paired, expected in (("auto", search.cv_results_["rule_se_test_score"]),
+                             (False, search.cv_results_["std_test_score"] / 2.0)):
+        ax = plot_rank_selection(search, paired=paired)
+        bars = ax.containers[0].lines[2][0].get_segments()
+        np.testing.assert_allclose([seg[1, 1] - seg[0, 1] for seg in bars], 2 * expected, atol=1e-12)
+    assert np.ptp(search.cv_results_["rule_se_test_score"]) < 1e-9 < search.cv_results_["std_test_score"][0]
