@@ -144,18 +144,19 @@ def _search(X, y, groups, loss, max_rank):
                                  estimator=LowRankRNNRegressor(loss=loss, random_state=0))
 
 
-def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto"):
+def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto", n_conditions=16, n_repeats=6):
     from sklearn_lowrank import LowRankRNNRegressor
 
     print(f"\nrank recovery, LowRankRNNRegressorCV(ranks=1..{max_rank}) with its defaults (paired rule, tol='auto'; "
           f"5 folds, GroupKFold over conditions when trials repeat them; estimator random_state=0, n_init={n_init}, "
-          f"solver={solver!r})")
+          f"solver={solver!r}; {n_conditions} conditions x {n_repeats} trials)")
     print(f"{'teacher':>12} {'true':>4} {'seed':>4} {'ceiling':>8} {'chosen':>6} {'time s':>7}  mean held-out score "
           "per rank (paired SE to the best)")
     hits = total = 0
     for seed in seeds:
         for kind, rank in [t for t in RANK_TEACHERS if kinds is None or t[0] in kinds]:
-            X, y, groups, loss, ceiling = rank_teacher(kind, rank, seed)
+            X, y, groups, loss, ceiling = rank_teacher(kind, rank, seed, n_conditions=n_conditions,
+                                                       n_repeats=n_repeats)
             search = _search(X, y, groups, loss, max_rank)
             search.set_params(estimator=LowRankRNNRegressor(loss=loss, n_init=n_init, solver=solver,
                                                                random_state=0))
@@ -273,6 +274,8 @@ def main(argv=None):
     parser.add_argument("--noise", type=float, default=0.12, help="recurrent noise of the synthetic teachers")
     parser.add_argument("--n-init", type=int, default=1, help="rank: starts per fit (the estimator's n_init)")
     parser.add_argument("--solver", default="auto", help="rank: the estimator's solver (default: its default)")
+    parser.add_argument("--n-conditions", type=int, default=16, help="rank: conditions per teacher")
+    parser.add_argument("--n-repeats", type=int, default=6, help="rank: trials per condition")
     parser.add_argument("--kinds", nargs="+", choices=["averaged", "single-trial", "counts"],
                         help="rank: only these teachers (default: all ten)")
     parser.add_argument("--reference-repo", type=Path, help="local snapshot of adrian-valente/lowrank_inference")
@@ -280,7 +283,8 @@ def main(argv=None):
     if "synthetic" in args.case:
         run_synthetic(args.pre_period, args.seeds, args.ranks, args.noise)
     if "rank" in args.case:
-        run_rank(args.seeds, n_init=args.n_init, kinds=args.kinds, solver=args.solver)
+        run_rank(args.seeds, n_init=args.n_init, kinds=args.kinds, solver=args.solver,
+                 n_conditions=args.n_conditions, n_repeats=args.n_repeats)
     if "search-cost" in args.case:
         run_search_cost()
     if "fullrank" in args.case:
