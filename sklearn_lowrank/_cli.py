@@ -29,7 +29,7 @@ from ._cli_data import (
 )
 from ._cli_parser import build_parser
 
-__all__ = ["main", "parse_ranks"]
+__all__ = ["main"]
 
 #: Per --loss: the name of the score the ranks are compared by (the estimator's score).
 _SCORE_NAME = {"squared_error": "R^2", "poisson": "Poisson D^2"}
@@ -41,7 +41,7 @@ _SCORE_NAME = {"squared_error": "R^2", "poisson": "Poisson D^2"}
 
 
 def _demo(args) -> int:
-    from . import LowRankRNNRegressor
+    from ._lowrank import LowRankRNNRegressor
     from .datasets import make_low_rank_teacher
     from .inspection import effective_connectivity
     from .metrics import connectivity_cosine
@@ -130,7 +130,9 @@ def _fit(args) -> int:
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_predict
 
-    from . import LowRankRNNRegressor, LowRankRNNRegressorCV, __version__
+    from . import __version__
+    from ._lowrank import LowRankRNNRegressor
+    from ._lowrank_cv import LowRankRNNRegressorCV
     from .report import write_report
 
     ranks = parse_ranks(args.ranks)

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._lowrank import LowRankRNNRegressor
-from ._rank_rule import _resolve_tol, one_standard_error_rule, rule_standard_errors
+from ._rank_rule import _resolve_tol, choose, rule_standard_errors
 from ._validation import check_trials_X_y
 
 __all__ = ["LowRankRNNRegressorCV"]
@@ -196,7 +196,7 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         self.cv_results_ = results
         self.n_splits_ = len(splits)
         self.tol_ = _resolve_tol(self.tol, results["mean_test_score"][best])
-        self.best_index_ = one_standard_error_rule(results, param="rank", tol=self.tol_, paired=self.paired)
+        self.best_index_ = choose(results, "param_rank", tol=self.tol_, paired=self.paired)
         self.rank_ = ranks[self.best_index_]
         self.best_score_ = float(results["mean_test_score"][self.best_index_])
         start = time.perf_counter()

@@ -1,9 +1,10 @@
 """The one-standard-error rule: the smallest rank whose cross-validated score ties with the best.
 
 Arithmetic on a table of fold scores (``GridSearchCV.cv_results_`` or ``LowRankRNNRegressorCV.cv_results_``), below
-the estimators: :class:`~sklearn_lowrank.LowRankRNNRegressorCV` chooses with it, ``model_selection`` exports it as
-:func:`~sklearn_lowrank.one_standard_error_rule`, and the report and the rank-curve figure read from it the standard
-error the rule compared.
+the estimators: :class:`~sklearn_lowrank.LowRankRNNRegressorCV` chooses with it,
+:func:`~sklearn_lowrank.one_standard_error_rule` (``model_selection``) is its public form for
+``GridSearchCV(refit=...)``, and the report and the rank-curve figure read from it the standard error the rule
+compared.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from numbers import Real
 
 import numpy as np
 
-__all__ = ["one_standard_error_rule"]
+__all__ = ["choose", "rank_param", "rule_margins", "rule_standard_errors", "search_is_paired"]
 
 #: ``tol="auto"``: gains below this fraction of the best mean score are ties. It gives 1e-3 for R^2 near 1 (folds of
 #: clean rates agree so closely that an extra rank fitting a little noise would otherwise win) and about 1e-5 for
@@ -31,7 +32,7 @@ def _resolve_tol(tol, best_mean: float) -> float:
     return float(tol)
 
 
-def _rank_param(cv_results: dict, param: str | None) -> str:
+def rank_param(cv_results: dict, param: str | None) -> str:
     if param is not None:
         key = param if param.startswith("param_") else f"param_{param}"
         if key not in cv_results:
@@ -70,7 +71,7 @@ def _paired_standard_error(cv_results: dict, reference: int, n_splits: int) -> n
 def search_is_paired(search) -> bool:
     """Whether a fitted search's rule compared paired fold differences: its ``paired`` parameter
     (:class:`~sklearn_lowrank.LowRankRNNRegressorCV`) or its ``refit``'s (a ``functools.partial`` of
-    :func:`one_standard_error_rule`); False for anything else (a ``cv_results_`` dict included)."""
+    :func:`~sklearn_lowrank.one_standard_error_rule`); False for anything else (a ``cv_results_`` dict included)."""
     paired = getattr(search, "paired", None)
     if paired is None:
         paired = getattr(getattr(search, "refit", None), "keywords", {}).get("paired", False)
@@ -106,59 +107,12 @@ def rule_margins(cv_results: dict, tol=1e-3, paired: bool = False) -> tuple[int,
     return best, np.maximum(np.nan_to_num(se, nan=0.0), tol)
 
 
-def one_standard_error_rule(cv_results, param=None, tol=1e-3, paired=False) -> int:
-    """Index of the smallest rank whose mean CV score is within one standard error (or ``tol``) of the best.
+def choose(cv_results: dict, key: str, tol=1e-3, paired: bool = False) -> int:
+    """Row of ``cv_results`` that the one-standard-error rule picks, the rank being column ``key``.
 
-    Held-out scores of low-rank fits plateau rather than peak once the rank suffices; this rule picks the start of
-    the plateau. Pass it as ``GridSearchCV(..., refit=one_standard_error_rule)``. ``rank=None`` (full rank) counts
-    as larger than every integer rank. Among candidates with the same rank (other parameters in the grid), the one
-    with the best mean score is taken.
-
-    Parameters
-    ----------
-    cv_results : dict
-        ``GridSearchCV.cv_results_`` (with ``mean_test_score``, ``std_test_score`` and ``split*_test_score``).
-        ``std_test_score`` is the standard deviation over folds; the standard error used here is it divided by
-        the square root of the number of ``split*_test_score`` columns.
-    param : str, optional
-        Name of the rank parameter (e.g. ``"lowrankrnnregressor__rank"`` in a Pipeline); found automatically when
-        there is a single ``rank`` parameter.
-    tol : float >= 0 or "auto", default=1e-3
-        In units of the score: candidates within ``max(standard error, tol)`` of the best count as ties. On clean
-        data the folds agree so closely that the standard error falls below any difference that matters (R^2 of
-        0.9990 against 0.9992), and an extra rank that fits a little noise would win; ``tol=0`` gives the textbook
-        rule. "auto" is ``1e-3 * |best mean score|`` (1e-3 for R^2 near 1, about 1e-5 for single-trial Poisson
-        D^2 of a few percent), what :class:`~sklearn_lowrank.LowRankRNNRegressorCV` uses. Use
-        ``functools.partial(one_standard_error_rule, tol=...)`` to change it.
-    paired : bool, default=False
-        Compare each candidate with the best fold by fold: the standard error is that of their paired
-        differences over folds, not of the best's scores. Every candidate is scored on the same held-out trials
-        in a fold, so the spread they share (a fold that holds harder conditions scores lower for every rank) is
-        no evidence for a tie. With few folds of few conditions, as single-trial spike counts often are, that
-        shared spread can exceed differences between ranks that every fold agrees on.
-
-    Returns
-    -------
-    index : int
-        Row of ``cv_results`` to refit.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_lowrank import one_standard_error_rule
-    >>> results = {"param_rank": np.array([1, 2, 3]), "mean_test_score": np.array([0.5, 0.90, 0.91]),
-    ...            "std_test_score": np.array([0.02, 0.02, 0.02]),
-    ...            "split0_test_score": np.array([0.5, 0.9, 0.91]), "split1_test_score": np.array([0.5, 0.9, 0.91])}
-    >>> one_standard_error_rule(results)
-    1
-    >>> folds = {"param_rank": np.array([1, 2]), "mean_test_score": np.array([0.0145, 0.0170]),
-    ...          "std_test_score": np.array([0.0044, 0.0044]),
-    ...          "split0_test_score": np.array([0.0129, 0.0158]), "split1_test_score": np.array([0.0109, 0.0135]),
-    ...          "split2_test_score": np.array([0.0207, 0.0233])}
-    >>> one_standard_error_rule(folds, tol=0), one_standard_error_rule(folds, tol=0, paired=True)
-    (0, 1)
+    The smallest rank whose mean score is within its margin (:func:`rule_margins`) of the best mean; among rows of
+    that rank (other parameters in a grid), the best mean. ``None`` (full rank) counts as the largest rank.
     """
-    key = _rank_param(cv_results, param)
     mean = np.asarray(cv_results["mean_test_score"], dtype=np.float64)
     best, margin = rule_margins(cv_results, tol=tol, paired=paired)
     ranks = [np.inf if r is None or (isinstance(r, float) and np.isnan(r)) else float(r)

@@ -11,11 +11,71 @@ from sklearn.utils import Bunch, check_random_state
 
 from ._loadings import network_loadings
 from ._mixture import GaussianMixtureRNN
-from ._rank_rule import one_standard_error_rule
+from ._rank_rule import choose, rank_param
 from ._utils import _seed_from
 from .metrics import decision_accuracy
 
 __all__ = ["one_standard_error_rule", "select_n_components_bic", "resampling_scores", "bootstrap_stability"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The rank: one standard error (the arithmetic in _rank_rule, below the estimators)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def one_standard_error_rule(cv_results, param=None, tol=1e-3, paired=False) -> int:
+    """Index of the smallest rank whose mean CV score is within one standard error (or ``tol``) of the best.
+
+    Held-out scores of low-rank fits plateau rather than peak once the rank suffices; this rule picks the start of
+    the plateau. Pass it as ``GridSearchCV(..., refit=one_standard_error_rule)``. ``rank=None`` (full rank) counts
+    as larger than every integer rank. Among candidates with the same rank (other parameters in the grid), the one
+    with the best mean score is taken.
+
+    Parameters
+    ----------
+    cv_results : dict
+        ``GridSearchCV.cv_results_`` (with ``mean_test_score``, ``std_test_score`` and ``split*_test_score``).
+        ``std_test_score`` is the standard deviation over folds; the standard error used here is it divided by
+        the square root of the number of ``split*_test_score`` columns.
+    param : str, optional
+        Name of the rank parameter (e.g. ``"lowrankrnnregressor__rank"`` in a Pipeline); found automatically when
+        there is a single ``rank`` parameter.
+    tol : float >= 0 or "auto", default=1e-3
+        In units of the score: candidates within ``max(standard error, tol)`` of the best count as ties. On clean
+        data the folds agree so closely that the standard error falls below any difference that matters (R^2 of
+        0.9990 against 0.9992), and an extra rank that fits a little noise would win; ``tol=0`` gives the textbook
+        rule. "auto" is ``1e-3 * |best mean score|`` (1e-3 for R^2 near 1, about 1e-5 for single-trial Poisson
+        D^2 of a few percent), what :class:`~sklearn_lowrank.LowRankRNNRegressorCV` uses. Use
+        ``functools.partial(one_standard_error_rule, tol=...)`` to change it.
+    paired : bool, default=False
+        Compare each candidate with the best fold by fold: the standard error is that of their paired
+        differences over folds, not of the best's scores. Every candidate is scored on the same held-out trials
+        in a fold, so the spread they share (a fold that holds harder conditions scores lower for every rank) is
+        no evidence for a tie. With few folds of few conditions, as single-trial spike counts often are, that
+        shared spread can exceed differences between ranks that every fold agrees on.
+
+    Returns
+    -------
+    index : int
+        Row of ``cv_results`` to refit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lowrank import one_standard_error_rule
+    >>> results = {"param_rank": np.array([1, 2, 3]), "mean_test_score": np.array([0.5, 0.90, 0.91]),
+    ...            "std_test_score": np.array([0.02, 0.02, 0.02]),
+    ...            "split0_test_score": np.array([0.5, 0.9, 0.91]), "split1_test_score": np.array([0.5, 0.9, 0.91])}
+    >>> one_standard_error_rule(results)
+    1
+    >>> folds = {"param_rank": np.array([1, 2]), "mean_test_score": np.array([0.0145, 0.0170]),
+    ...          "std_test_score": np.array([0.0044, 0.0044]),
+    ...          "split0_test_score": np.array([0.0129, 0.0158]), "split1_test_score": np.array([0.0109, 0.0135]),
+    ...          "split2_test_score": np.array([0.0207, 0.0233])}
+    >>> one_standard_error_rule(folds, tol=0), one_standard_error_rule(folds, tol=0, paired=True)
+    (0, 1)
+    """
+    return choose(cv_results, rank_param(cv_results, param), tol=tol, paired=paired)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._rank_rule import _standard_error, one_standard_error_rule, rule_standard_errors, search_is_paired
+from .._rank_rule import _standard_error, rule_standard_errors, search_is_paired
 from ..metrics import r2_per_feature
+from ..model_selection import one_standard_error_rule
 from ._common import axes_or_new, check_trial_labels, condition_curves, grid_axes, group_legend
 
 __all__ = ["plot_loss_curve", "plot_rank_selection", "plot_predicted_vs_recorded", "plot_r2_per_neuron"]
