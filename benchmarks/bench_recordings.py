@@ -9,7 +9,11 @@ Cases (``--case``, several allowed):
   observed ones (``n_unobserved=70``), as when a recording starts after the cue. The default fit at the true rank
   is compared with the noise-free ceiling: the held-out R^2 of the teacher itself (its noise-free simulation) on
   the noisy observations. ``--seeds`` gives more teachers per rank.
-- ``rank``: the same teachers, rank chosen by ``LowRankRNNRegressorCV(ranks=1..5, cv=3)``.
+- ``rank``: rank recovery on ten teachers of ranks 1-5 (:func:`rank_teacher`: four trial-averaged rate teachers,
+  three noisy single-trial rate teachers, three Poisson count teachers), each through ``LowRankRNNRegressorCV``
+  with its defaults (5 folds, grouped by condition where trials repeat conditions), beside the teacher's own
+  held-out score (its ceiling).
+- ``search-cost``: ``LowRankRNNRegressorCV`` against ``GridSearchCV`` with the same rule, ranks and folds.
 - ``fullrank``: a full-rank teacher (rank-2 structure plus a random part of gain 0.5, 200 units, contexts and the
   70-step pre-period) fitted with ``rank=None``.
 - ``monkey``: the monkey A networks of Valente et al. (2022), ``models/mante_monkeyA_subspace_rank{1..5}_22.pt``
@@ -26,6 +30,7 @@ Every fit uses the defaults of ``LowRankRNNRegressor`` with ``random_state=0``; 
 Usage::
 
     python benchmarks/bench_recordings.py --case synthetic --pre-period
+    python benchmarks/bench_recordings.py --case rank search-cost
     python benchmarks/bench_recordings.py --case monkey --reference-repo /path/to/lowrank_inference --ranks 1 5
 """
 
@@ -87,25 +92,110 @@ def run_synthetic(pre_period, seeds, ranks, noise_std):
     print(f"within 0.003 of the ceiling: {sum(g <= 0.003 for g in gaps)}/{len(gaps)}")
 
 
-def run_rank(pre_period, seeds, ranks, noise_std, max_rank=5):
+# ---------------------------------------------------------------------------------------------------------------
+# Rank recovery: ten teachers of ranks 1-5 seen three ways, through LowRankRNNRegressorCV with its defaults
+# ---------------------------------------------------------------------------------------------------------------
+
+#: (kind, true rank) of the rank-recovery teachers: trial-averaged rates, noisy single trials, Poisson counts.
+RANK_TEACHERS = [("averaged", 1), ("averaged", 3), ("averaged", 4), ("averaged", 5),
+                 ("single-trial", 1), ("single-trial", 2), ("single-trial", 3),
+                 ("counts", 1), ("counts", 2), ("counts", 3)]
+
+
+def rank_teacher(kind, rank, seed=0, n_units=60, n_conditions=16, n_repeats=6, n_timesteps=30):
+    """One rank-recovery teacher: (X, y, groups, loss, ceiling), the ceiling the teacher's own held-out score.
+
+    ``averaged``: a rank-r network of :func:`make_low_rank_teacher` (one pulse input per latent, recurrent noise
+    0.02), each of n_conditions x n_repeats trials a distinct input pattern, y its states (as trial averages
+    are). ``single-trial``: n_conditions input patterns repeated n_repeats times, y the noise-free states plus
+    independent Gaussian noise of the states' SD on every trial and entry (groups: the conditions).
+    ``counts``: :func:`make_spiking_teacher` single-trial Poisson counts (5-20 Hz, 10 ms bins), n_conditions x
+    n_repeats trials (groups: the conditions), fitted with ``loss="poisson"``.
+    """
+    from sklearn_lowrank.datasets import make_low_rank_teacher, make_spiking_teacher, simulate_rnn
+    from sklearn_lowrank.metrics import d2_poisson_score_trials
+
+    random_state = 100 * seed + 10 * rank + {"averaged": 0, "single-trial": 1, "counts": 2}[kind]
+    n_trials = n_conditions * n_repeats
+    groups = np.repeat(np.arange(n_conditions), n_repeats)
+    if kind == "counts":
+        data = make_spiking_teacher(n_neurons=n_units, rank=rank, n_inputs=rank, n_conditions=n_conditions,
+                                    n_trials_per_condition=n_repeats, n_timesteps=n_timesteps,
+                                    random_state=random_state)
+        return data.X, data.y, groups, "poisson", float(d2_poisson_score_trials(data.y, data.rates))
+    data = make_low_rank_teacher(n_units=n_units, rank=rank, n_inputs=rank, n_trials=n_trials if kind == "averaged"
+                                 else n_conditions, n_timesteps=n_timesteps, random_state=random_state)
+    if kind == "averaged":
+        clean = simulate_rnn(data.J, data.input_weights, data.X, alpha=data.alpha)
+        return data.X, data.y, None, "squared_error", _r2(data.y, clean)
+    X, clean = np.repeat(data.X, n_repeats, axis=0), np.repeat(data.states, n_repeats, axis=0)
+    rng = np.random.default_rng(random_state)
+    y = (clean + rng.normal(scale=clean.std(), size=clean.shape)).astype(np.float32)
+    return X, y, groups, "squared_error", _r2(y, clean)
+
+
+def _search(X, y, groups, loss, max_rank):
+    from sklearn.model_selection import GroupKFold
+
     from sklearn_lowrank import LowRankRNNRegressor, LowRankRNNRegressorCV
 
-    print(f"\nrank recovery, LowRankRNNRegressorCV(ranks=1..{max_rank}, cv=3), "
-          f"{'with' if pre_period else 'without'} pre-period")
-    print(f"{'true':>4} {'seed':>4} {'chosen':>6} {'time s':>7}  mean held-out R^2 per rank")
-    hits = 0
+    cv = 5 if groups is None else GroupKFold(5, shuffle=True, random_state=0)
+    return LowRankRNNRegressorCV(ranks=range(1, max_rank + 1), cv=cv,
+                                 estimator=LowRankRNNRegressor(loss=loss, random_state=0))
+
+
+def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto", n_conditions=16, n_repeats=6):
+    from sklearn_lowrank import LowRankRNNRegressor
+
+    print(f"\nrank recovery, LowRankRNNRegressorCV(ranks=1..{max_rank}) with its defaults (paired rule, tol='auto'; "
+          f"5 folds, GroupKFold over conditions when trials repeat them; estimator random_state=0, n_init={n_init}, "
+          f"solver={solver!r}; {n_conditions} conditions x {n_repeats} trials)")
+    print(f"{'teacher':>12} {'true':>4} {'seed':>4} {'ceiling':>8} {'chosen':>6} {'time s':>7}  mean held-out score "
+          "per rank (paired SE to the best)")
+    hits = total = 0
     for seed in seeds:
-        for rank in ranks:
-            X, y, _, _, _ = make_teacher(rank, seed, pre_period, noise_std=noise_std)
+        for kind, rank in [t for t in RANK_TEACHERS if kinds is None or t[0] in kinds]:
+            X, y, groups, loss, ceiling = rank_teacher(kind, rank, seed, n_conditions=n_conditions,
+                                                       n_repeats=n_repeats)
+            search = _search(X, y, groups, loss, max_rank)
+            search.set_params(estimator=LowRankRNNRegressor(loss=loss, n_init=n_init, solver=solver,
+                                                               random_state=0))
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                search = LowRankRNNRegressorCV(ranks=range(1, max_rank + 1), cv=3,
-                                               estimator=LowRankRNNRegressor(random_state=0)).fit(X, y)
-            hits += search.rank_ == rank
-            scores = " ".join(f"{s:.4f}" for s in search.cv_results_["mean_test_score"])
-            print(f"{rank:>4} {seed:>4} {search.rank_:>6} {time.perf_counter() - start:7.1f}  {scores}", flush=True)
-    print(f"true rank chosen: {hits}/{len(seeds) * len(ranks)}")
+                search.fit(X, y, groups=groups)
+            hits, total = hits + (search.rank_ == rank), total + 1
+            res = search.cv_results_
+            scores = " ".join(f"{m:.4f}({s:.4f})" for m, s in zip(res["mean_test_score"], res["rule_se_test_score"]))
+            print(f"{kind:>12} {rank:>4} {seed:>4} {ceiling:8.4f} {search.rank_:>6} "
+                  f"{time.perf_counter() - start:7.1f}  {scores}", flush=True)
+    print(f"true rank chosen: {hits}/{total}")
+
+
+def run_search_cost(max_rank=5, repeats=2):
+    """LowRankRNNRegressorCV against GridSearchCV with the same rule, grid and folds, on one teacher (interleaved)."""
+    import functools
+
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    from sklearn_lowrank import one_standard_error_rule
+
+    X, y, groups, loss, _ = rank_teacher("single-trial", 2)
+    search = _search(X, y, groups, loss, max_rank)
+    grid = GridSearchCV(search.estimator, {"rank": list(range(1, max_rank + 1))}, cv=search.cv,
+                        refit=functools.partial(one_standard_error_rule, tol="auto", paired=True))
+    print(f"\nsearch cost, single-trial rank-2 teacher, ranks 1-{max_rank} x 5 folds + refit, run alternately")
+    print(f"{'search':>22} {'run':>3} {'time s':>7} {'chosen':>6}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clone(search.estimator).set_params(max_iter=2).fit(X, y)  # the first fit of a process pays torch's warm-up
+        for run in range(repeats):
+            for name, est in (("GridSearchCV", grid), ("LowRankRNNRegressorCV", search)):
+                start = time.perf_counter()
+                est.fit(X, y, groups=groups)
+                chosen = est.rank_ if hasattr(est, "rank_") else est.best_params_["rank"]
+                print(f"{name:>22} {run:>3} {time.perf_counter() - start:7.1f} {chosen:>6}", flush=True)
 
 
 def run_fullrank(seeds, noise_std):
@@ -176,18 +266,27 @@ def run_monkey(repo: Path, ranks):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--case", nargs="+", choices=["synthetic", "rank", "fullrank", "monkey"],
+    parser.add_argument("--case", nargs="+", choices=["synthetic", "rank", "search-cost", "fullrank", "monkey"],
                         default=["synthetic"])
     parser.add_argument("--pre-period", action="store_true", help="synthetic / rank: 70 unobserved steps")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--noise", type=float, default=0.12, help="recurrent noise of the synthetic teachers")
+    parser.add_argument("--n-init", type=int, default=1, help="rank: starts per fit (the estimator's n_init)")
+    parser.add_argument("--solver", default="auto", help="rank: the estimator's solver (default: its default)")
+    parser.add_argument("--n-conditions", type=int, default=16, help="rank: conditions per teacher")
+    parser.add_argument("--n-repeats", type=int, default=6, help="rank: trials per condition")
+    parser.add_argument("--kinds", nargs="+", choices=["averaged", "single-trial", "counts"],
+                        help="rank: only these teachers (default: all ten)")
     parser.add_argument("--reference-repo", type=Path, help="local snapshot of adrian-valente/lowrank_inference")
     args = parser.parse_args(argv)
     if "synthetic" in args.case:
         run_synthetic(args.pre_period, args.seeds, args.ranks, args.noise)
     if "rank" in args.case:
-        run_rank(args.pre_period, args.seeds, args.ranks, args.noise)
+        run_rank(args.seeds, n_init=args.n_init, kinds=args.kinds, solver=args.solver,
+                 n_conditions=args.n_conditions, n_repeats=args.n_repeats)
+    if "search-cost" in args.case:
+        run_search_cost()
     if "fullrank" in args.case:
         run_fullrank(args.seeds, args.noise)
     if "monkey" in args.case:

@@ -66,15 +66,15 @@ fig.tight_layout()
 # Choosing the rank
 # -----------------
 # :class:`~sklearn_lowrank.LowRankRNNRegressorCV` scores each rank on held-out trials and keeps the smallest rank
-# within one standard error of the best, then refits it on every trial.
+# within one standard error of the best (the standard error of its fold-by-fold differences to the best rank),
+# then refits it on every trial.
 search = LowRankRNNRegressorCV(ranks=[1, 2, 3], cv=3, estimator=LowRankRNNRegressor(random_state=0))
 search.fit(X_train, y_train)
 print("mean held-out R^2 per rank:", np.round(search.cv_results_["mean_test_score"], 4))
 print("chosen rank:", search.rank_, " held-out R^2 of the refit:", round(search.score(X_test, y_test), 4))
 
 fig, ax = plt.subplots(figsize=(4.5, 3.2))
-chosen = int(np.flatnonzero(search.cv_results_["param_rank"] == search.rank_)[0])
-plot_rank_selection(search.cv_results_, ax=ax, chosen=chosen)  # mean +- SE over folds, chosen rank starred
+plot_rank_selection(search, ax=ax)  # mean +- the paired SE the rule compared, chosen rank starred
 ax.set_ylabel("held-out $R^2$ (3-fold CV)")
 fig.tight_layout()
 plt.show()

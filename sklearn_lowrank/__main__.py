@@ -12,7 +12,8 @@ Errors in the arguments or the data end the command with a one-line message on s
 
 import sys
 
-from ._cli import main, parse_ranks
+from ._cli import main
+from ._cli_data import parse_ranks
 
 __all__ = ["main", "parse_ranks"]
 

@@ -55,6 +55,11 @@ POISSON_LINK = "softplus"
 
 
 #: The device types of the ``device`` parameter, as listed in its error message.
+def _final_loss(result) -> float:
+    """The loss a start ended at, +inf when not finite (compared across the starts of ``n_init``)."""
+    return result.best_loss if np.isfinite(result.best_loss) else np.inf
+
+
 def _with_threads(method):
     """Run ``method`` with torch's intra-op threads set to the estimator's ``n_threads`` (None: unchanged).
 
@@ -223,23 +228,32 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         if config.early_stopping and X.shape[0] < 2:
             raise ValueError("early_stopping=True needs at least 2 trials to hold some out; pass more trials.")
         rs = check_random_state(self.random_state)
-        init_seed, train_seed = _seed_from(rs), _seed_from(rs)
         X_t = torch.from_numpy(X).to(device)
         y_t = torch.from_numpy(y).to(device)
         mask_t = None if mask is None else torch.from_numpy(mask).to(device)
-        if warm:
-            module = self.module_.to(device)
-            optimizer = getattr(self, "_optimizer", None)
-        else:
-            init_gen = torch.Generator().manual_seed(init_seed)
-            module = self._build_module(X_t, y_t, mask_t, n_units, init_gen, device)
-            optimizer = None
-        generator = torch.Generator().manual_seed(train_seed)
-        result, optimizer = train(module, X_t, y_t, mask_t, config, generator, optimizer=optimizer)
+        module = result = optimizer = None
+        for _ in range(1 if warm else getattr(self, "n_init", 1)):
+            fit = self._fit_start(X_t, y_t, mask_t, n_units, config, rs, device, warm)
+            # several starts: the lowest final loss wins (a diverged start's non-finite loss never does)
+            if result is None or _final_loss(fit[1]) < _final_loss(result):
+                module, result, optimizer = fit
         canonicalize_(module, optimizer)
         self._adopt_module(module, y_ndim=y_ndim, result=result, optimizer=optimizer, warm=warm)
         self._warn_stop(result.stop_reason)
         return self
+
+    def _fit_start(self, X_t, y_t, mask_t, n_units, config, rs, device, warm):
+        """One start of ``fit``: a new network (or the fitted one, warm) trained; (module, result, optimizer)."""
+        init_seed, train_seed = _seed_from(rs), _seed_from(rs)
+        if warm:
+            module = self.module_.to(device)
+            optimizer = getattr(self, "_optimizer", None)
+        else:
+            module = self._build_module(X_t, y_t, mask_t, n_units, torch.Generator().manual_seed(init_seed), device)
+            optimizer = None
+        result, optimizer = train(module, X_t, y_t, mask_t, config, torch.Generator().manual_seed(train_seed),
+                                  optimizer=optimizer)
+        return module, result, optimizer
 
     def _adopt_module(self, module, *, y_ndim: int = 3, result=None, optimizer=None, warm: bool = False) -> None:
         """The one way into fitted state: hold ``module`` and set every fitted attribute from it.

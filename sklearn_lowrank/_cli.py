@@ -30,24 +30,10 @@ from ._cli_data import (
 from ._cli_parser import build_parser
 from ._ragged import observed_lengths
 
-__all__ = ["main", "parse_ranks"]
+__all__ = ["main"]
 
-#: Per --loss: the score the ranks are compared by, and the tolerance of the one-standard-error rule with why.
-#: R^2 of clean rates: the folds agree so closely that R^2 differences below 1e-3 are taken as ties (the rule's
-#: default). Single-trial Poisson D^2 is a few percent (spiking noise is most of the deviance) and ranks differ by
-#: about 1e-3 (the user guide's spiking teacher: 0.0145, 0.0157, 0.0156 for ranks 1-3), which that absolute
-#: tolerance would erase: tol=0, the textbook rule. Folds of a few conditions differ more from each other than
-#: ranks do within a fold (every rank scores lower on a fold of harder conditions), so the standard error is that
-#: of the paired differences to the best rank over folds.
-_SELECTION = {
-    "squared_error": {"score": "R^2", "tol": 1e-3, "paired": False,
-                      "why": "an absolute tolerance of 1e-3 (R^2 differences below it count as ties)"},
-    "poisson": {"score": "Poisson D^2", "tol": 0.0, "paired": True,
-                "why": "tolerance 0, the textbook rule (single-trial D^2 is small and differs by about 1e-3 "
-                       "between ranks, so the R^2 default tolerance of 1e-3 would tie them), and the SE of each "
-                       "rank's paired differences to the best over folds (the folds' shared spread, from the "
-                       "conditions each holds, is not evidence for a tie)"},
-}
+#: Per --loss: the name of the score the ranks are compared by (the estimator's score).
+_SCORE_NAME = {"squared_error": "R^2", "poisson": "Poisson D^2"}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -56,7 +42,7 @@ _SELECTION = {
 
 
 def _demo(args) -> int:
-    from . import LowRankRNNRegressor
+    from ._lowrank import LowRankRNNRegressor
     from .datasets import make_low_rank_teacher
     from .inspection import effective_connectivity
     from .metrics import connectivity_cosine
@@ -106,23 +92,25 @@ class _shown_warnings:
         return False
 
 
-def _progress_search_class():
-    """GridSearchCV evaluating one candidate at a time, so that a progress bar can advance over candidates."""
-    from sklearn.model_selection import GridSearchCV, ParameterGrid
-    from tqdm.auto import tqdm
+class _progress_bar:
+    """A tqdm bar on stderr over the search's fits, advanced by the search's callback."""
 
-    class _ProgressGridSearchCV(GridSearchCV):
-        progress = None  # a tqdm keyword dict, set on the instance before fit
+    def __init__(self, total: int, mode: str):
+        from tqdm.auto import tqdm
 
-        def _run_search(self, evaluate_candidates):
-            candidates = list(ParameterGrid(self.param_grid))
-            with tqdm(total=len(candidates), **(self.progress or {"disable": True})) as bar:
-                for params in candidates:
-                    bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in params.items()))
-                    evaluate_candidates([params])
-                    bar.update(1)
+        self._bar = tqdm(total=total, desc="cross-validating ranks", unit="fit", file=sys.stderr,
+                         disable={"auto": None, "on": False, "off": True}[mode])
 
-    return _ProgressGridSearchCV
+    def __call__(self, rank, split, score):
+        self._bar.set_postfix_str(f"rank={rank}, fold {split}: {score:.4f}")
+        self._bar.update(1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._bar.close()
+        return False
 
 
 def _folds(args, n_trials, groups):
@@ -140,12 +128,12 @@ def _folds(args, n_trials, groups):
 
 
 def _fit(args) -> int:
-    from functools import partial
-
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_predict
 
-    from . import LowRankRNNRegressor, __version__, one_standard_error_rule
+    from ._lowrank import LowRankRNNRegressor
+    from ._lowrank_cv import LowRankRNNRegressorCV
+    from ._version import __version__
     from .report import write_report
 
     ranks = parse_ranks(args.ranks)
@@ -169,15 +157,9 @@ def _fit(args) -> int:
 
     estimator = LowRankRNNRegressor(output_activation=args.output_activation, alpha=args.alpha, loss=args.loss,
                                     max_iter=args.max_iter, device=device, random_state=args.random_state)
-    selection = _SELECTION[args.loss]
-    search = _progress_search_class()(estimator, {"rank": ranks}, cv=cv,
-                                      refit=partial(one_standard_error_rule, tol=selection["tol"],
-                                                    paired=selection["paired"]),
-                                      n_jobs=args.n_jobs, error_score="raise")
-    search.progress = {"desc": "cross-validating ranks", "unit": "rank", "file": sys.stderr,
-                       "disable": {"auto": None, "on": False, "off": True}[args.progress]}
     start = time.perf_counter()
-    with _shown_warnings():
+    with _shown_warnings(), _progress_bar(len(ranks) * cv.get_n_splits(groups=groups), args.progress) as bar:
+        search = LowRankRNNRegressorCV(ranks, estimator=estimator, cv=cv, n_jobs=args.n_jobs, callback=bar)
         search.fit(X, y, groups=groups)
         y_cv = cross_val_predict(clone(search.best_estimator_), X, y, groups=groups, cv=cv, n_jobs=args.n_jobs)
     elapsed = time.perf_counter() - start
@@ -195,9 +177,11 @@ def _fit(args) -> int:
         activity = "z-scored activity" if args.zscore else f"activity ({'spikes/s' if nwb else 'units of y'})"
     extra = {"data": str(Path(args.data).resolve()), "loss": args.loss, "cv": args.cv,
              "folds": type(cv).__name__, "groups": args.groups, "preprocessing": steps, "stimulus": stimulus,
-             "selection": f"smallest rank within one standard error (SE) of the best mean cross-validated "
-                          f"{selection['score']}, with {selection['why']}",
-             "selection_tol": selection["tol"], "selection_paired": selection["paired"],
+             "selection": f"LowRankRNNRegressorCV: the smallest rank within max(SE, tol) of the best mean "
+                          f"cross-validated {_SCORE_NAME[args.loss]}, SE that of each rank's fold-by-fold "
+                          f"differences to the best (paired), tol='auto' (1e-3 x |best mean score|) = "
+                          f"{search.tol_:.3g}",
+             "selection_tol": search.tol_, "selection_paired": search.paired,
              "fit_seconds": round(elapsed, 2), "device": device, "versions": {"sklearn_lowrank": __version__}}
     try:
         import matplotlib  # noqa: F401

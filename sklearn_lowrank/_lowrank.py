@@ -160,6 +160,11 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         Threads torch uses within each operation during fit, predict, score and transform; the previous setting is
         restored afterwards. None keeps torch's setting (one per core by default); 1 keeps a fit from competing
         with itself when other processes share the cores (see the user guide on parallel fits).
+    n_init : int >= 1, default=1
+        Number of starts: the network is fitted ``n_init`` times from different random starts (as
+        ``GaussianMixture`` does) and the fit with the lowest final training loss (``best_loss_``; the validation
+        loss with early stopping) is kept. Costs ``n_init`` fits; worth it where the optimum a fit reaches depends
+        on the seed. A warm start continues the fitted network once.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the batch order and the noise; an int gives bit-identical CPU fits.
     verbose : int, default=0
@@ -261,6 +266,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         "initial_state": [StrOptions({"learned", "zero", "per_trial"}), "array-like"],
         "learning_rate": [StrOptions({"auto", "constant", "adaptive"})],
         "solver": [StrOptions({"auto", "adam", "lbfgs"})],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -286,6 +292,7 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         clip_grad_norm=1.0,
         device="cpu",
         n_threads=None,
+        n_init=1,
         random_state=None,
         verbose=0,
         warm_start=False,

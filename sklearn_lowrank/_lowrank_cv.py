@@ -1,4 +1,4 @@
-"""LowRankRNNRegressorCV: the rank of a low-rank RNN chosen by cross-validation and the one-standard-error rule."""
+"""LowRankRNNRegressorCV: the rank of a low-rank RNN by cross-validation and the paired one-standard-error rule."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context, clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._lowrank import LowRankRNNRegressor
+from ._rank_rule import _resolve_tol, choose, rule_standard_errors
 from ._validation import check_trials_X_y
-from .model_selection import one_standard_error_rule
 
 __all__ = ["LowRankRNNRegressorCV"]
 
@@ -40,15 +40,32 @@ def _fit_and_score(estimator, X, y, train, test, rank):
     return est.score(_safe_indexing(X, test), _safe_indexing(y, test)), fit_time
 
 
+def _results_table(ranks, scores, times) -> dict:
+    """``cv_results_`` from the (n_ranks, n_splits) fold scores and fit times, as GridSearchCV lays it out."""
+    results = {"param_rank": np.array(ranks, dtype=object), "params": [{"rank": r} for r in ranks]}
+    for k in range(scores.shape[1]):
+        results[f"split{k}_test_score"] = scores[:, k]
+    results["mean_test_score"] = scores.mean(axis=1)
+    results["std_test_score"] = scores.std(axis=1)
+    results["mean_fit_time"] = times.mean(axis=1)
+    results["std_fit_time"] = times.std(axis=1)
+    order = np.argsort(-np.nan_to_num(results["mean_test_score"], nan=-np.inf), kind="stable")
+    results["rank_test_score"] = np.empty(len(ranks), dtype=np.int32)
+    results["rank_test_score"][order] = np.arange(1, len(ranks) + 1)
+    return results
+
+
 class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
     """Low-rank RNN whose rank is chosen by cross-validation over trials, then refitted on every trial.
 
-    Every candidate rank is fitted on the training trials of every fold and scored on the others (held-out R^2, or
-    Poisson D^2 for an estimator with ``loss="poisson"``: then pass ``tol=0``, see ``tol``);
-    the smallest rank whose mean score is within one standard error (or ``tol``) of the best is chosen
-    (:func:`~sklearn_lowrank.one_standard_error_rule`: held-out scores plateau once the rank suffices, and the
-    rule picks the start of the plateau) and refitted on all trials. This is ``GridSearchCV(estimator,
-    {"rank": ranks}, refit=one_standard_error_rule)`` with the result exposed the way ``LassoCV`` does.
+    Every candidate rank is fitted on the training trials of every fold and scored on the others with the
+    estimator's ``score`` (held-out R^2, or Poisson D^2 for an estimator with ``loss="poisson"``). The smallest
+    rank whose mean score is within ``max(SE, tol)`` of the best mean is chosen and refitted on all trials; with
+    ``paired=True`` (the default) SE is the standard error over folds of the rank's fold-by-fold difference to the
+    best rank (:func:`~sklearn_lowrank.one_standard_error_rule` with ``paired=True``): every rank is scored on the
+    same held-out trials of a fold, so the spread all ranks share (a fold of harder conditions scores lower for
+    every rank) is no evidence for a tie. Held-out scores plateau once the rank suffices; the rule picks the start
+    of the plateau. The command line's ``fit`` runs this search.
 
     Parameters
     ----------
@@ -58,34 +75,51 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         Template whose other parameters every fit uses (its ``rank`` is overridden). None:
         ``LowRankRNNRegressor()``; give it a ``random_state`` for reproducible fits.
     cv : int, cross-validation generator or iterable, default=5
-        Splits of the trials (axis 0), as in ``GridSearchCV``; an int gives ``KFold(cv)``. Condition-averaged
-        data with repeated conditions want a ``GroupKFold`` and ``groups`` in :meth:`fit`.
-    tol : float >= 0, default=1e-3
-        Scores within ``max(standard error, tol)`` of the best count as ties (see
-        :func:`~sklearn_lowrank.one_standard_error_rule`). The default is made for R^2 of rates; single-trial
-        Poisson D^2 is a few percent and ranks differ by about 1e-3, so ``tol=0`` suits spike counts.
+        Splits of the trials (axis 0), as in ``GridSearchCV``; an int gives ``KFold(cv)``. Repeated conditions
+        (several trials each) want a ``GroupKFold`` and the conditions as ``groups`` in :meth:`fit`, so that a
+        held-out condition is new to the fit.
+    tol : float >= 0 or "auto", default="auto"
+        In units of the score: ranks whose mean score is within ``max(SE, tol)`` of the best count as ties.
+        "auto" is ``1e-3 * |best mean score|``: 1e-3 for R^2 near 1 (folds of clean rates agree so closely that
+        an extra rank fitting a little noise would otherwise win), about 1e-5 for single-trial Poisson D^2 of a
+        few percent (ranks differ by about 1e-3 there, and the standard error decides). ``tol=0`` is the textbook
+        rule.
+    paired : bool, default=True
+        SE of the fold-by-fold differences to the best rank; False: SE of the best rank's mean score.
     n_jobs : int or None, default=None
         Fits run in parallel with joblib (each fit already uses the torch threads it is given).
+    callback : callable or None, default=None
+        Called as ``callback(rank, split, score)`` after each fold's fit, in the order of the fits (rank by rank,
+        fold by fold); e.g. to advance a progress bar, as the command line does.
 
     Attributes
     ----------
     rank_ : int or None
         The chosen rank.
     cv_results_ : dict of ndarray
-        One entry per candidate rank, like ``GridSearchCV.cv_results_``: ``param_rank``, ``split{k}_test_score``,
-        ``mean_test_score``, ``std_test_score``, ``mean_fit_time``, ``rank_test_score``.
+        One entry per candidate rank, like ``GridSearchCV.cv_results_``: ``param_rank``, ``params``,
+        ``split{k}_test_score``, ``mean_test_score``, ``std_test_score`` (SD over folds), ``mean_fit_time``,
+        ``std_fit_time``, ``rank_test_score``, and ``rule_se_test_score``: the standard error the rule compared
+        with each rank's gap to the best (paired or not, see ``paired``).
+    best_index_ : int
+        Row of ``cv_results_`` of the chosen rank.
     best_score_ : float
         Mean held-out score of the chosen rank.
+    tol_ : float
+        The tolerance the rule used, in units of the score (``tol`` resolved).
     best_estimator_ : LowRankRNNRegressor
         The chosen rank refitted on every trial; :meth:`predict`, :meth:`transform` and :meth:`score` use it.
+    refit_time_ : float
+        Seconds spent refitting the chosen rank on every trial.
     n_splits_ : int
+        Number of folds.
     n_features_in_ : int
         Number of inputs.
 
     See Also
     --------
     LowRankRNNRegressor : the estimator fitted at each rank.
-    sklearn_lowrank.one_standard_error_rule : the choice among ranks.
+    sklearn_lowrank.one_standard_error_rule : the choice among ranks, for ``GridSearchCV(refit=...)``.
 
     Examples
     --------
@@ -95,24 +129,41 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
     ...                              return_X_y=True)
     >>> search = LowRankRNNRegressorCV(ranks=[1, 2], cv=3,
     ...                                estimator=LowRankRNNRegressor(max_iter=5, random_state=0)).fit(X, y)
-    >>> search.rank_, sorted(search.cv_results_)[:2]
-    (1, ['mean_fit_time', 'mean_test_score'])
+    >>> search.rank_, search.cv_results_["split0_test_score"].shape
+    (1, (2,))
     """
 
     _parameter_constraints: dict = {
         "ranks": ["array-like"],
         "estimator": [HasMethods(["fit", "score", "set_params"]), None],
         "cv": ["cv_object"],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "paired": ["boolean"],
         "n_jobs": [Integral, None],
+        "callback": [callable, None],
     }
 
-    def __init__(self, ranks=(1, 2, 3, 4, 5), *, estimator=None, cv=5, tol=1e-3, n_jobs=None):
+    def __init__(self, ranks=(1, 2, 3, 4, 5), *, estimator=None, cv=5, tol="auto", paired=True, n_jobs=None,
+                 callback=None):
         self.ranks = ranks
         self.estimator = estimator
         self.cv = cv
         self.tol = tol
+        self.paired = paired
         self.n_jobs = n_jobs
+        self.callback = callback
+
+    def _cross_validate(self, estimator, X, y, ranks, splits):
+        """(n_ranks, n_splits) held-out scores and fit times; the callback hears of each fit as it ends."""
+        jobs = [(rank, k, train, test) for rank in ranks for k, (train, test) in enumerate(splits)]
+        out = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+            delayed(_fit_and_score)(estimator, X, y, train, test, rank) for rank, _, train, test in jobs)
+        scores, times = np.empty(len(jobs)), np.empty(len(jobs))
+        for i, ((score, fit_time), (rank, k, _, _)) in enumerate(zip(out, jobs)):
+            scores[i], times[i] = score, fit_time
+            if self.callback is not None:
+                self.callback(rank, k, float(score))
+        return scores.reshape(len(ranks), len(splits)), times.reshape(len(ranks), len(splits))
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, groups=None):
@@ -124,7 +175,7 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         y : array-like of shape (n_trials, n_timesteps, n_features)
             NaN marks a missing observation.
         groups : array-like of shape (n_trials,), optional
-            Group labels for a group-aware ``cv`` (e.g. the condition of each trial).
+            Group labels for a group-aware ``cv`` (e.g. the condition of each trial, with ``GroupKFold``).
 
         Returns
         -------
@@ -138,28 +189,19 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
             n_trials = check_trials_X_y(X, y)[0].shape[0]
         # folds index trials: array-likes become arrays; lists of trials (ragged) and DataFrames index as they are
         X, y = (a if isinstance(a, list | tuple) or hasattr(a, "iloc") else np.asarray(a) for a in (X, y))
-        cv = check_cv(self.cv)
-        splits = list(cv.split(np.zeros((n_trials, 1)), groups=groups))
-        jobs = [(rank, train, test) for rank in ranks for train, test in splits]
-        out = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_and_score)(estimator, X, y, train, test, rank) for rank, train, test in jobs)
-        scores = np.array([s for s, _ in out], dtype=np.float64).reshape(len(ranks), len(splits))
-        times = np.array([t for _, t in out], dtype=np.float64).reshape(len(ranks), len(splits))
-        results = {"param_rank": np.array(ranks, dtype=object)}
-        for k in range(len(splits)):
-            results[f"split{k}_test_score"] = scores[:, k]
-        results["mean_test_score"] = scores.mean(axis=1)
-        results["std_test_score"] = scores.std(axis=1)
-        results["mean_fit_time"] = times.mean(axis=1)
-        order = np.argsort(-np.nan_to_num(results["mean_test_score"], nan=-np.inf), kind="stable")
-        results["rank_test_score"] = np.empty(len(ranks), dtype=np.int32)
-        results["rank_test_score"][order] = np.arange(1, len(ranks) + 1)
-        best = one_standard_error_rule(results, param="rank", tol=self.tol)
+        splits = list(check_cv(self.cv).split(np.zeros((n_trials, 1)), groups=groups))
+        results = _results_table(ranks, *self._cross_validate(estimator, X, y, ranks, splits))
+        best, se = rule_standard_errors(results, self.paired)
+        results["rule_se_test_score"] = se
         self.cv_results_ = results
         self.n_splits_ = len(splits)
-        self.rank_ = ranks[best]
-        self.best_score_ = float(results["mean_test_score"][best])
+        self.tol_ = _resolve_tol(self.tol, results["mean_test_score"][best])
+        self.best_index_ = choose(results, "param_rank", tol=self.tol_, paired=self.paired)
+        self.rank_ = ranks[self.best_index_]
+        self.best_score_ = float(results["mean_test_score"][self.best_index_])
+        start = time.perf_counter()
         self.best_estimator_ = clone(estimator).set_params(rank=self.rank_).fit(X, y)
+        self.refit_time_ = time.perf_counter() - start
         self.n_features_in_ = self.best_estimator_.n_features_in_
         return self
 

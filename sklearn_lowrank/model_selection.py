@@ -11,6 +11,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from ._mixture import GaussianMixtureRNN
 from ._populations import network_loadings
+from ._rank_rule import choose, rank_param
 from ._utils import _seed_from
 from .metrics import decision_accuracy
 
@@ -18,44 +19,8 @@ __all__ = ["one_standard_error_rule", "select_n_components_bic", "resampling_sco
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The rank: one standard error
+# The rank: one standard error (the arithmetic in _rank_rule, below the estimators)
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _rank_param(cv_results: dict, param: str | None) -> str:
-    if param is not None:
-        key = param if param.startswith("param_") else f"param_{param}"
-        if key not in cv_results:
-            available = sorted(k for k in cv_results if k.startswith("param_"))
-            raise ValueError(f"cv_results has no column {key!r}; available: {available}.")
-        return key
-    keys = [k for k in cv_results if k == "param_rank" or k.endswith("__rank")]
-    if len(keys) != 1:
-        raise ValueError(
-            f"Cannot tell which parameter is the rank among {sorted(k for k in cv_results if k.startswith('param_'))}; "
-            "use functools.partial(one_standard_error_rule, param=...)."
-        )
-    return keys[0]
-
-
-def _standard_error(cv_results: dict) -> tuple[np.ndarray, int]:
-    """Standard error of the mean test score over folds (the fold SD / sqrt(n_splits)) and n_splits.
-
-    ``std_test_score`` is the standard deviation of the fold scores; the rule, the command line's report and
-    :func:`sklearn_lowrank.plotting.plot_rank_selection` use the standard error derived here. n_splits is 0 when
-    ``cv_results`` holds no ``split*_test_score`` columns (then the standard error is unknown: NaN).
-    """
-    std = np.asarray(cv_results["std_test_score"], dtype=np.float64)
-    n_splits = sum(1 for k in cv_results if k.startswith("split") and k.endswith("_test_score"))
-    if n_splits == 0:
-        return np.full_like(std, np.nan), 0
-    return std / np.sqrt(n_splits), n_splits
-
-
-def _paired_standard_error(cv_results: dict, reference: int, n_splits: int) -> np.ndarray:
-    """Standard error, over folds, of each candidate's score minus candidate ``reference``'s in the same fold."""
-    splits = np.array([np.asarray(cv_results[f"split{k}_test_score"], dtype=np.float64) for k in range(n_splits)])
-    return (splits[:, reference:reference + 1] - splits).std(axis=0) / np.sqrt(n_splits)  # ddof=0, as sklearn's
 
 
 def one_standard_error_rule(cv_results, param=None, tol=1e-3, paired=False) -> int:
@@ -75,10 +40,12 @@ def one_standard_error_rule(cv_results, param=None, tol=1e-3, paired=False) -> i
     param : str, optional
         Name of the rank parameter (e.g. ``"lowrankrnnregressor__rank"`` in a Pipeline); found automatically when
         there is a single ``rank`` parameter.
-    tol : float, default=1e-3
-        Candidates within ``max(standard error, tol)`` of the best count as ties. On clean data the folds agree so
-        closely that the standard error falls below any difference that matters (R^2 of 0.9990 against 0.9992),
-        and an extra rank that fits a little noise would win; ``tol=0`` gives the textbook rule. Use
+    tol : float >= 0 or "auto", default=1e-3
+        In units of the score: candidates within ``max(standard error, tol)`` of the best count as ties. On clean
+        data the folds agree so closely that the standard error falls below any difference that matters (R^2 of
+        0.9990 against 0.9992), and an extra rank that fits a little noise would win; ``tol=0`` gives the textbook
+        rule. "auto" is ``1e-3 * |best mean score|`` (1e-3 for R^2 near 1, about 1e-5 for single-trial Poisson
+        D^2 of a few percent), what :class:`~sklearn_lowrank.LowRankRNNRegressorCV` uses. Use
         ``functools.partial(one_standard_error_rule, tol=...)`` to change it.
     paired : bool, default=False
         Compare each candidate with the best fold by fold: the standard error is that of their paired
@@ -108,27 +75,8 @@ def one_standard_error_rule(cv_results, param=None, tol=1e-3, paired=False) -> i
     >>> one_standard_error_rule(folds, tol=0), one_standard_error_rule(folds, tol=0, paired=True)
     (0, 1)
     """
-    key = _rank_param(cv_results, param)
-    mean = np.asarray(cv_results["mean_test_score"], dtype=np.float64)
-    se, n_splits = _standard_error(cv_results)
-    if n_splits == 0:  # no fold columns, as in a hand-made table: the spread given is taken as the error
-        se = np.asarray(cv_results["std_test_score"], dtype=np.float64)
-    finite = np.isfinite(mean)
-    if not finite.any():
-        raise ValueError("Every candidate has a non-finite mean test score; nothing to choose from.")
-    best = int(np.nanargmax(np.where(finite, mean, -np.inf)))
-    if paired:
-        if n_splits < 2:
-            raise ValueError("paired=True compares fold scores: cv_results needs split*_test_score columns of at "
-                             "least 2 folds.")
-        margin = np.maximum(_paired_standard_error(cv_results, best, n_splits), tol)
-    else:
-        margin = np.full(mean.shape, max(se[best], tol))
-    ranks = [np.inf if r is None or (isinstance(r, float) and np.isnan(r)) else float(r)
-             for r in np.asarray(cv_results[key], dtype=object)]
-    ok = [i for i in range(len(mean)) if finite[i] and mean[i] >= mean[best] - margin[i]]
-    smallest = min(ranks[i] for i in ok)
-    return max((i for i in ok if ranks[i] == smallest), key=lambda i: mean[i])
+    return choose(cv_results, rank_param(cv_results, param), tol=tol, paired=paired)
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # The number of populations of a mixture

@@ -14,8 +14,8 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ._ragged import observed_lengths
+from ._rank_rule import _paired_standard_error, _standard_error, search_is_paired
 from .metrics import bits_per_spike, d2_poisson_per_feature, r2_per_feature
-from .model_selection import _paired_standard_error, _standard_error
 from .preprocessing import GaussianSmoother
 
 __all__ = ["write_report"]
@@ -35,8 +35,9 @@ def _rank_table(search) -> dict:
     """Scores per candidate rank, with the spread over folds named: SD (of the fold scores) and SE (of the mean)."""
     results = getattr(search, "cv_results_", None)
     if results is None or "param_rank" not in results or not hasattr(search, "best_estimator_"):
-        raise ValueError("search must be a fitted GridSearchCV over 'rank' with refit (e.g. "
-                         "GridSearchCV(LowRankRNNRegressor(), {'rank': [1, 2, 3]}, refit=one_standard_error_rule)).")
+        raise ValueError("search must be a fitted LowRankRNNRegressorCV or GridSearchCV over 'rank' with refit "
+                         "(e.g. GridSearchCV(LowRankRNNRegressor(), {'rank': [1, 2, 3]}, "
+                         "refit=one_standard_error_rule)).")
     ranks = [None if r is None or r is np.ma.masked else int(r) for r in results["param_rank"]]
     mean = np.asarray(results["mean_test_score"], dtype=float)
     se, n_splits = _standard_error(results)
@@ -228,9 +229,9 @@ def _figures(out: Path, search, kappa, y, y_shown, columns, spec, *, labels, con
     fig, ((ax,),) = subplots(figsize=(5.2, 3.6))
     plotting.plot_rank_selection(search, ax=ax)
     ax.set_ylabel(f"cross-validated {spec['name']}")
-    # The rule the search refitted with: a partial of one_standard_error_rule may compare paired fold differences,
-    # whose SE the bars (SE of each mean) do not show.
-    paired = getattr(search.refit, "keywords", {}).get("paired", False)
+    # the bars are the SE the search's rule compared: paired fold differences (LowRankRNNRegressorCV's default,
+    # or a partial of one_standard_error_rule with paired=True) or each mean's
+    paired = search_is_paired(search)
     ax.set_title("rank selection (one-standard-error rule" + (",\nSE of each rank's fold-by-fold difference to the "
                  "best)" if paired else ")"), fontsize="medium")
     fig.savefig(out / "rank_curve.png", dpi=120)

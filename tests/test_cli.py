@@ -87,8 +87,9 @@ def test_fit_writes_the_report(npz_path, tmp_path, capsys):
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["ranks"] == [1, 2] and summary["cv"] == 2
     assert summary["chosen_rank"] in (1, 2) and len(summary["mean_test_score"]) == 2
-    # squared error keeps its R^2 names; the rule's tolerance is the R^2 default and is recorded
-    assert summary["score_name"] == "r2" and summary["loss"] == "squared_error" and summary["selection_tol"] == 1e-3
+    # squared error keeps its R^2 names; the rule (paired, tol="auto": 1e-3 of the best mean score) is recorded
+    assert summary["score_name"] == "r2" and summary["loss"] == "squared_error" and summary["selection_paired"]
+    assert summary["selection_tol"] == pytest.approx(1e-3 * abs(max(summary["mean_test_score"])))
     assert {"r2_cv", "r2_fit", "median_r2_per_neuron_cv"} <= set(summary) and "d2_cv" not in summary
     assert (summary["n_trials"], summary["n_timesteps"], summary["n_neurons"]) == (24, 12, 12)
     est = joblib.load(out_dir / "model.joblib")
@@ -116,8 +117,9 @@ def test_realistic_recording_gives_a_report(recording_path, tmp_path, capsys):
     sd, se = np.array(summary["sd_test_score"]), np.array(summary["se_test_score"])
     np.testing.assert_allclose(se, sd / 2.0)
     chosen = summary["ranks"].index(summary["chosen_rank"])
-    assert f"rank {summary['chosen_rank']}: {summary['mean_test_score'][chosen]:.4f} +/- {se[chosen]:.4f}  " \
-           "<- chosen" in captured.out
+    line = next(x for x in captured.out.splitlines() if x.endswith("<- chosen"))
+    assert line.startswith(f"  rank {summary['chosen_rank']}: {summary['mean_test_score'][chosen]:.4f} +/- "
+                           f"{se[chosen]:.4f}   (")  # then the paired difference to the best, which the rule compares
     assert summary["stimulus"] == [5.0, 17.0]  # the pulse, found from X; the constant context cue ignored
     for name in ("rank_curve.png", "latents.png", "predictions.png", "r2_per_neuron.png"):
         assert (out_dir / name).stat().st_size > 10_000, name
@@ -190,8 +192,32 @@ def test_write_report_from_python(tmp_path):
     assert report.summary["note"] == "test" and report.summary["chosen_rank"] == search.best_params_["rank"]
     with pytest.raises(ValueError, match="y_cv"):
         write_report(search, X, y, tmp_path / "r", y_cv=y_cv[:2], figures=False)
-    with pytest.raises(ValueError, match="GridSearchCV over 'rank'"):
+    with pytest.raises(ValueError, match="LowRankRNNRegressorCV or GridSearchCV over 'rank'"):
         write_report(LowRankRNNRegressor(), X, y, tmp_path / "r", figures=False)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+def test_fit_and_the_class_choose_the_same_rank(loss, tmp_path, capsys):
+    """The command line runs LowRankRNNRegressorCV: same data, folds and estimator give the same fold scores."""
+    from sklearn.model_selection import GroupKFold
+
+    from sklearn_lowrank import LowRankRNNRegressorCV
+
+    X, y = make_low_rank_teacher(n_units=12, rank=2, n_inputs=2, n_trials=24, n_timesteps=10, random_state=3,
+                                 return_X_y=True)
+    if loss == "poisson":
+        y = np.random.default_rng(0).poisson(np.exp(0.5 * y)).astype(np.float32)
+    condition = np.arange(24) % 6
+    np.savez(tmp_path / "rec.npz", X=X, y=y, condition=condition)
+    assert main(["fit", str(tmp_path / "rec.npz"), "--ranks", "1-3", "--cv", "3", "--groups", "condition",
+                 "--loss", loss, "--out", str(tmp_path / "r"), "--max-iter", "4", "--progress", "off"]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    with pytest.warns(Warning):
+        search = LowRankRNNRegressorCV([1, 2, 3], cv=GroupKFold(3, shuffle=True, random_state=0),
+                                       estimator=LowRankRNNRegressor(max_iter=4, loss=loss, random_state=0))
+        search.fit(X, y, groups=condition)
+    np.testing.assert_allclose(summary["mean_test_score"], search.cv_results_["mean_test_score"], rtol=1e-6)
+    assert summary["chosen_rank"] == search.rank_ and summary["selection_tol"] == pytest.approx(search.tol_)
 
 
 def test_fit_progress_bar_and_missing_values(tmp_path, capsys):
@@ -204,7 +230,7 @@ def test_fit_progress_bar_and_missing_values(tmp_path, capsys):
             "--progress", "on", "--device", "cpu"]
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert "cross-validating ranks" in err and "2/2" in err
+    assert "cross-validating ranks" in err and "6/6" in err  # 2 ranks x 3 folds
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["ranks"] == [1, 3] and 0 < summary["fraction_missing"] < 1
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._ragged import read_trial_pair
+from .._rank_rule import _standard_error, rule_standard_errors, search_is_paired
 from ..metrics import r2_per_feature
-from ..model_selection import _standard_error, one_standard_error_rule
+from ..model_selection import one_standard_error_rule
 from ._common import axes_or_new, check_trial_labels, condition_curves, grid_axes, group_legend
 
 __all__ = ["plot_loss_curve", "plot_rank_selection", "plot_predicted_vs_recorded", "plot_r2_per_neuron"]
@@ -68,12 +69,14 @@ def _chosen_index(search, results, param, chosen):
     return index
 
 
-def plot_rank_selection(search, ax=None, *, param="rank", chosen="auto"):
-    """Cross-validated score against rank, mean +/- standard error over folds, with the chosen rank marked.
+def plot_rank_selection(search, ax=None, *, param="rank", chosen="auto", paired="auto"):
+    """Cross-validated score against rank, mean +/- the standard error the rule compared, the chosen rank marked.
 
-    The error bars are the standard error of the mean fold score, ``std_test_score / sqrt(n_splits)``, the
-    spread the one-standard-error rule compares. A table without ``split*_test_score`` columns has no known
-    standard error: the means are drawn without bars.
+    Unpaired, the error bars are the standard error of each mean fold score, ``std_test_score / sqrt(n_splits)``;
+    paired (the default of :class:`~sklearn_lowrank.LowRankRNNRegressorCV`), the standard error over folds of each
+    rank's fold-by-fold difference to the best mean rank, which the paired one-standard-error rule compares (zero
+    at the best rank itself). A table without ``split*_test_score`` columns has no known standard error: the means
+    are drawn without bars.
 
     Parameters
     ----------
@@ -88,6 +91,9 @@ def plot_rank_selection(search, ax=None, *, param="rank", chosen="auto"):
         Candidate marked as chosen: "auto" takes the search's ``best_index_`` (the candidate its ``refit``
         chose, e.g. by :func:`~sklearn_lowrank.one_standard_error_rule`) or, for a ``cv_results_`` dict, the
         candidate the one-standard-error rule picks; an int is a row of the results; None marks nothing.
+    paired : "auto" or bool, default="auto"
+        Draw the paired standard errors; "auto": those of the search's rule (its ``paired`` parameter or its
+        ``refit``'s), unpaired for a ``cv_results_`` dict.
 
     Returns
     -------
@@ -113,12 +119,16 @@ def plot_rank_selection(search, ax=None, *, param="rank", chosen="auto"):
     ranks = list(np.asarray(results[key], dtype=object))
     mean = np.asarray(results["mean_test_score"], dtype=float)
     se, n_splits = _standard_error(results)
+    paired = search_is_paired(search) if paired == "auto" else bool(paired)
+    if paired and n_splits >= 2:
+        se = rule_standard_errors(results, paired=True)[1]
     finite = [r for r in ranks if r is not None and r is not np.ma.masked]
     full_x = (max(finite) + 1) if finite else 1
     x = np.array([full_x if (r is None or r is np.ma.masked) else r for r in ranks], dtype=float)
     order = np.argsort(x, kind="stable")
     ax = axes_or_new(ax)
-    label = f"mean ± SE over {n_splits} folds" if n_splits else "mean score"
+    label = ("mean score" if not n_splits else f"mean ± SE over {n_splits} folds" if not paired else
+             f"mean ± SE of the difference to\nthe best over {n_splits} folds (paired)")
     ax.errorbar(x[order], mean[order], yerr=se[order] if n_splits else None, marker="o", capsize=3, color="C0",
                 label=label)
     index = _chosen_index(search, results, param, chosen)
