@@ -1,28 +1,111 @@
-"""Held-out R^2 against the scale of X and of y: the evidence behind the scale warnings of the data checks.
+"""Fit time, memory and accuracy against the size of the recording; and R^2 against the scale of X and y.
 
-A rank-1 teacher of 30 units (states, largest |X| = 1, largest |y| about 5), 40 training and 20 held-out trials of
-20 steps; ``LowRankRNNRegressor(rank=1, max_iter=50)`` is fitted with X (or y) multiplied by each factor and scored
-on the held-out trials scaled alike. The warnings of ``sklearn_lowrank._validation.PLAUSIBLE_SCALE`` are silenced
-here.
+Sections (all by default, or those named on the command line):
+
+- ``sizes``: the size table. A spiking teacher of rank 3 (:func:`spiking_recording`: ``make_spiking_teacher``
+  with rates 1-60 Hz, one gain for all neurons, 10 ms bins, 100 bins per trial, conditions of 4 trials each with
+  recurrent noise 0.05 so that single trials differ), ``n_neurons`` x ``n_trials``; the first 80 % of the
+  conditions train, the rest are held out. Two fits per size, each in its own subprocess (so that its peak RSS
+  is its own): ``LowRankRNNRegressor(rank=3, loss="poisson", random_state=0)`` on the counts, and
+  ``LowRankRNNRegressor(rank=3, random_state=0)`` (squared error) on the counts smoothed (Gaussian, sigma 3
+  bins) and z-scored per neuron. Columns: fit time (wall, s), epochs (Adam + L-BFGS), time per epoch, peak RSS
+  of the process (MB, data included), held-out R^2 of the predicted against the true rates, and whether a
+  ConvergenceWarning was raised. ``--grid`` picks the sizes (``NxT`` pairs), ``--losses`` the losses.
+- ``scale``: held-out R^2 against the scale of X and of y, the evidence behind the scale warnings of the data
+  checks (a rank-1 teacher of 30 units, ``max_iter=50``, X or y multiplied by each factor).
+
+Where the time and the memory went (profile of the default Poisson fit, 500 neurons x 100 trials x 100 bins,
+80 trials to train, before issue #21; torch.profiler and ``/usr/bin/time -v``, 2-core machine):
+
+PROFILE_PLACEHOLDER
 
 Usage::
 
-    python benchmarks/bench_scales.py
+    OMP_NUM_THREADS=1 python benchmarks/bench_scales.py [sizes] [scale] [--grid 500x100 2000x400] \
+        [--losses poisson squared_error]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
 import warnings
 
 import numpy as np
 
-from sklearn_lowrank import LowRankRNNRegressor
-from sklearn_lowrank.datasets import make_low_rank_teacher
-
 FACTORS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e6)
+GRID = ("250x50", "500x100", "1000x200", "2000x400", "4000x800")
+TRIALS_PER_CONDITION = 4
+SMOOTHING = 3.0  # bins
 
 
-def main() -> None:
+def spiking_recording(n_neurons, n_trials, n_timesteps=100, random_state=0):
+    """The rank-3 spiking recording of the size table, with ``train`` / ``test`` trial masks (80 % / 20 %)."""
+    from sklearn_lowrank.datasets import make_spiking_teacher
+
+    n_conditions = max(5, n_trials // TRIALS_PER_CONDITION)
+    d = make_spiking_teacher(n_neurons=n_neurons, rank=3, n_conditions=n_conditions,
+                             n_trials_per_condition=TRIALS_PER_CONDITION, n_timesteps=n_timesteps, bin_size=10.0,
+                             rate_range=(1.0, 60.0), shared_gain=True, noise_std=0.05, random_state=random_state)
+    d.train = d.condition < int(round(0.8 * n_conditions))
+    d.test = ~d.train
+    return d
+
+
+def fit_one(n_neurons, n_trials, loss):
+    """Fit one size in this process; a dict of the table's columns."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_lowrank import LowRankRNNRegressor
+    from sklearn_lowrank.metrics import r2_score_trials
+    from sklearn_lowrank.preprocessing import GaussianSmoother
+
+    d = spiking_recording(n_neurons, n_trials)
+    X, y, truth = d.X[d.train], d.y[d.train], d.rates[d.test]
+    if loss == "squared_error":
+        smooth = GaussianSmoother(sigma=SMOOTHING).fit_transform(y)
+        mean, std = smooth.mean(axis=(0, 1)), smooth.std(axis=(0, 1)) + 1e-9
+        y = ((smooth - mean) / std).astype(np.float32)
+        del smooth
+    est = LowRankRNNRegressor(rank=3, loss=loss, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        start = time.perf_counter()
+        est.fit(X, y)
+        elapsed = time.perf_counter() - start
+    pred = est.predict(d.X[d.test])
+    if loss == "squared_error":
+        pred = np.maximum(pred * std + mean, 0.0)
+    return {"time": elapsed, "epochs": est.n_iter_, "per_epoch": elapsed / max(est.n_iter_, 1),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "r2": r2_score_trials(truth, pred),
+            "warning": any(issubclass(w.category, ConvergenceWarning) for w in caught)}
+
+
+def section_sizes(grid, losses):
+    print(f"{'neurons':>8}{'trials':>7}{'loss':>15}{'time (s)':>9}{'epochs':>7}{'s/epoch':>8}{'RSS (MB)':>9}"
+          f"{'R2 rates':>9}{'warn':>5}", flush=True)
+    for size in grid:
+        n_neurons, n_trials = (int(v) for v in size.split("x"))
+        for loss in losses:
+            out = subprocess.run([sys.executable, __file__, "--worker", size, loss], capture_output=True,
+                                 text=True, check=False)
+            if out.returncode != 0:
+                print(f"{n_neurons:>8}{n_trials:>7}{loss:>15}  failed: {out.stderr.strip()[-300:]}", flush=True)
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{n_neurons:>8}{n_trials:>7}{loss:>15}{r['time']:>9.1f}{r['epochs']:>7}{r['per_epoch']:>8.2f}"
+                  f"{r['rss_mb']:>9.0f}{r['r2']:>9.3f}{'yes' if r['warning'] else 'no':>5}", flush=True)
+
+
+def section_scale():
+    from sklearn_lowrank import LowRankRNNRegressor
+    from sklearn_lowrank.datasets import make_low_rank_teacher
+
     data = make_low_rank_teacher(n_units=30, rank=1, n_inputs=1, n_trials=60, n_timesteps=20, random_state=1)
     X, y = data.X, data.y
     print(f"largest |X| = {np.abs(X).max():.3g}, largest |y| = {np.abs(y).max():.3g}")
@@ -34,6 +117,27 @@ def main() -> None:
             on_y = LowRankRNNRegressor(1, max_iter=50, random_state=0).fit(X[:40], y[:40] * s)
             print(f"{s:>8g} {on_x.score(X[40:] * s, y[40:]):>14.3f} {on_y.score(X[40:], y[40:] * s):>14.3f}",
                   flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sections", nargs="*", help="sizes and/or scale (default: both)")
+    parser.add_argument("--grid", nargs="+", default=list(GRID), help="sizes as NEURONSxTRIALS")
+    parser.add_argument("--losses", nargs="+", default=["poisson", "squared_error"],
+                        choices=["poisson", "squared_error"])
+    parser.add_argument("--worker", nargs=2, metavar=("SIZE", "LOSS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sections = args.sections or ["sizes", "scale"]
+    if set(sections) - {"sizes", "scale"}:
+        parser.error(f"unknown sections {sorted(set(sections) - {'sizes', 'scale'})}; choose sizes and/or scale")
+    if args.worker:
+        n_neurons, n_trials = (int(v) for v in args.worker[0].split("x"))
+        print(json.dumps(fit_one(n_neurons, n_trials, args.worker[1])))
+        return
+    if "sizes" in sections:
+        section_sizes(args.grid, args.losses)
+    if "scale" in sections:
+        section_scale()
 
 
 if __name__ == "__main__":

@@ -108,9 +108,11 @@ def test_auto_solver_polishes_poisson_fits_with_lbfgs(spikes):
     yt = torch.as_tensor(y, dtype=torch.float32)
     loss_adam = evaluate_loss(adam.module_, Xt, yt, None, loss="poisson")
     loss_auto = evaluate_loss(auto.module_, Xt, yt, None, loss="poisson")
-    # The same Adam stage, then L-BFGS from where it stopped: more epochs, a lower likelihood loss.
-    assert auto.n_iter_ > adam.n_iter_
-    np.testing.assert_allclose(auto.loss_curve_[:adam.n_iter_], adam.loss_curve_, rtol=1e-6)
+    # The same Adam steps until the hand-over (earlier than Adam alone stops: no learning-rate decays), then
+    # L-BFGS from there: a lower likelihood loss.
+    n_adam = next(i for i, (a, b) in enumerate(zip(auto.loss_curve_, adam.loss_curve_)) if a != b)
+    assert 3 <= n_adam < adam.n_iter_
+    np.testing.assert_allclose(auto.loss_curve_[:n_adam], adam.loss_curve_[:n_adam], rtol=1e-6)
     assert loss_auto < loss_adam
     assert auto.score(X, y) > adam.score(X, y)
 
@@ -169,9 +171,9 @@ def test_lbfgs_stage_keeps_adams_result_unless_it_beats_its_validation_loss(spik
     params = dict(rank=1, loss="poisson", early_stopping=True, validation_fraction=0.2, max_iter=15, random_state=0)
     adam = _fit(LowRankRNNRegressor(solver="adam", **params), X, y)
     auto = _fit(LowRankRNNRegressor(**params), X, y)
-    assert len(auto.validation_loss_curve_) == len(auto.loss_curve_) == auto.n_iter_ > adam.n_iter_
+    assert len(auto.validation_loss_curve_) == len(auto.loss_curve_) == auto.n_iter_
     # The same held-out trials in both stages, and L-BFGS's parameters kept only where they beat Adam's there.
-    np.testing.assert_allclose(auto.validation_loss_curve_[:adam.n_iter_], adam.validation_loss_curve_)
+    np.testing.assert_allclose(auto.validation_loss_curve_[:3], adam.validation_loss_curve_[:3])
     assert auto.best_loss_ <= adam.best_loss_ * (1 + 1e-9)
 
 
@@ -187,9 +189,7 @@ def test_both_stages_hold_out_the_same_trials(monkeypatch):
     y = torch.randn(10, 6, 8, generator=gen)
     train(net, X, y, None, _config(loss="squared_error", solver="adam+lbfgs", max_iter=3, early_stopping=True,
                                    validation_fraction=0.3), torch.Generator().manual_seed(1))
-    assert len(splits) == 2
-    for first, second in zip(*splits):
-        torch.testing.assert_close(first, second)
+    assert len(splits) == 1  # one split, which both stages monitor
 
 
 def test_keep_start_restores_the_start_when_training_only_worsens_it():
