@@ -8,8 +8,10 @@ Sections (all by default, or those named on the command line):
   conditions train, the rest are held out. Two fits per size, each in its own subprocess (so that its peak RSS
   is its own): ``LowRankRNNRegressor(rank=3, loss="poisson", random_state=0)`` on the counts, and
   ``LowRankRNNRegressor(rank=3, random_state=0)`` (squared error) on the counts smoothed (Gaussian, sigma 3
-  bins) and z-scored per neuron. Columns: fit time (wall, s), epochs (Adam + L-BFGS), time per epoch, peak RSS
-  of the process (MB, data included), held-out R^2 of the predicted against the true rates, and whether a
+  bins) and z-scored per neuron. Columns: fit time (wall, s), CPU time of the fit (s: on a shared machine the
+  wall time depends on the load), epochs (Adam + L-BFGS), time per epoch, peak RSS
+  of the process (MB, data included; ``data``: the peak before the fit, with the interpreter and the loaded
+  recording), held-out R^2 of the predicted against the true rates, and whether a
   ConvergenceWarning was raised. ``--grid`` picks the sizes (``NxT`` pairs), ``--losses`` the losses.
 - ``scale``: held-out R^2 against the scale of X and of y, the evidence behind the scale warnings of the data
   checks (a rank-1 teacher of 30 units, ``max_iter=50``, X or y multiplied by each factor).
@@ -97,24 +99,25 @@ def fit_one(path, loss):
         mean, std = smooth.mean(axis=(0, 1)), smooth.std(axis=(0, 1)) + 1e-9
         y = ((smooth - mean) / std).astype(np.float32)
         del smooth
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     est = LowRankRNNRegressor(rank=3, loss=loss, random_state=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         est.fit(X, y)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     pred = est.predict(X_test)
     if loss == "squared_error":
         pred = np.maximum(pred * std + mean, 0.0)
-    return {"time": elapsed, "epochs": est.n_iter_, "per_epoch": elapsed / max(est.n_iter_, 1),
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    return {"time": elapsed, "cpu": cpu, "epochs": est.n_iter_, "per_epoch": elapsed / max(est.n_iter_, 1),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "rss_data_mb": rss_data,
             "r2": r2_score_trials(truth, pred),
             "warning": any(issubclass(w.category, ConvergenceWarning) for w in caught)}
 
 
 def section_sizes(grid, losses, tmp):
-    print(f"{'neurons':>8}{'trials':>7}{'loss':>15}{'time (s)':>9}{'epochs':>7}{'s/epoch':>8}{'RSS (MB)':>9}"
-          f"{'R2 rates':>9}{'warn':>5}", flush=True)
+    print(f"{'neurons':>8}{'trials':>7}{'loss':>15}{'time (s)':>9}{'CPU (s)':>8}{'epochs':>7}{'s/epoch':>8}"
+          f"{'RSS (MB)':>9}{'data':>6}{'R2 rates':>9}{'warn':>5}", flush=True)
     for size in grid:
         n_neurons, n_trials = (int(v) for v in size.split("x"))
         path = os.path.join(tmp, f"recording_{size}.npz")
@@ -126,8 +129,9 @@ def section_sizes(grid, losses, tmp):
                 print(f"{n_neurons:>8}{n_trials:>7}{loss:>15}  failed: {out.stderr.strip()[-300:]}", flush=True)
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{n_neurons:>8}{n_trials:>7}{loss:>15}{r['time']:>9.1f}{r['epochs']:>7}{r['per_epoch']:>8.2f}"
-                  f"{r['rss_mb']:>9.0f}{r['r2']:>9.3f}{'yes' if r['warning'] else 'no':>5}", flush=True)
+            print(f"{n_neurons:>8}{n_trials:>7}{loss:>15}{r['time']:>9.1f}{r['cpu']:>8.1f}{r['epochs']:>7}"
+                  f"{r['per_epoch']:>8.2f}{r['rss_mb']:>9.0f}{r['rss_data_mb']:>6.0f}{r['r2']:>9.3f}"
+                  f"{'yes' if r['warning'] else 'no':>5}", flush=True)
 
 
 def section_scale():

@@ -105,10 +105,9 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         improved the loss by less than ``tol`` (``learning_rate*`` and ``clip_grad_norm`` are not used;
         ``batch_size`` only bounds the memory: the gradient is summed over chunks of that many trials; with
         "auto", chunks of at most 256 trials and about 4 million entries, trials x steps x units). "auto": "adam"
-        for squared error; for ``loss="poisson"``, "adam" and then "lbfgs" (each up to ``max_iter`` epochs),
-        handing over as soon as 2 Adam epochs in a row improve the loss by less than ``tol`` (no learning-rate
-        decays): the likelihood of spike counts is flat along directions that change the connectivity, where
-        Adam's mini-batch steps keep moving and exact steps on all trials converge.
+        for squared error; for ``loss="poisson"``, "adam" and then "lbfgs" from where Adam stopped (each up to
+        ``max_iter`` epochs): the likelihood of spike counts is flat along directions that change the
+        connectivity, where Adam's mini-batch steps keep moving and exact steps on all trials converge.
     max_iter : int, default=200
         Maximum number of epochs (per optimiser with ``solver="auto"`` and ``loss="poisson"``).
     batch_size : int or "auto", default="auto"
