@@ -491,41 +491,44 @@ def _run_stage(run: _Run, stage: _Stage, optimizer, result: TrainingResult, keep
         monitor.history.append(monitor.best_loss)
     best_at_last_decay = math.inf
     run.reporter.stage(solver, config.max_iter)
-    for it in range(config.max_iter):
-        if objective is not None:
-            epoch_loss, diverged = _lbfgs_step(run, optimizer, objective, monitor)
-        else:
-            epoch_loss, n_batches, diverged = adam_epoch(module, params, optimizer, *run.data, run.train_idx,
-                                                         run.batch_size, LOSSES[config.loss], config,
-                                                         run.generator, run.draws)
-            epoch_loss /= max(n_batches, 1)
-        if diverged or not all(torch.isfinite(p).all() for p in params):
-            result.stop_reason = "diverged"
-            break
-        run.epoch += 1
-        result.loss_curve.append(epoch_loss)
-        monitored, val_loss = epoch_loss, None
-        if config.early_stopping:
-            monitored = val_loss = evaluate_loss(module, *run.val_data, loss=config.loss)
-            result.validation_loss_curve.append(val_loss)
-        if not math.isfinite(monitored):
-            result.stop_reason = "diverged"
-            break
-        monitor.update(module, monitored)
-        run.reporter.epoch(run.epoch, epoch_loss, val_loss, monitor.epochs_left(config.max_iter - it - 1))
-        if monitor.no_improve >= patience:
-            # The schedule is Adam's: an L-BFGS step's length comes from its line search.
-            if not stage.decays or not _lower_learning_rate(optimizer, config, result, monitor.best_loss,
-                                                            best_at_last_decay, run.null):
-                result.stop_reason = "converged"
+    try:
+        for it in range(config.max_iter):
+            if objective is not None:
+                epoch_loss, diverged = _lbfgs_step(run, optimizer, objective, monitor)
+            else:
+                epoch_loss, n_batches, diverged = adam_epoch(module, params, optimizer, *run.data, run.train_idx,
+                                                             run.batch_size, LOSSES[config.loss], config,
+                                                             run.generator, run.draws)
+                epoch_loss /= max(n_batches, 1)
+            if diverged or not all(torch.isfinite(p).all() for p in params):
+                result.stop_reason = "diverged"
                 break
-            best_at_last_decay = monitor.best_loss
-            # Go on from the best parameters at the lower rate (their Adam moments are kept: they are estimates
-            # of the gradient's scale, which does not change with the step size).
-            module.load_state_dict(monitor.best_state)
-            monitor.no_improve = 0
-    else:
-        result.stop_reason = "max_iter"
+            run.epoch += 1
+            result.loss_curve.append(epoch_loss)
+            monitored, val_loss = epoch_loss, None
+            if config.early_stopping:
+                monitored = val_loss = evaluate_loss(module, *run.val_data, loss=config.loss)
+                result.validation_loss_curve.append(val_loss)
+            if not math.isfinite(monitored):
+                result.stop_reason = "diverged"
+                break
+            monitor.update(module, monitored)
+            run.reporter.epoch(run.epoch, epoch_loss, val_loss, monitor.epochs_left(config.max_iter - it - 1))
+            if monitor.no_improve >= patience:
+                # The schedule is Adam's: an L-BFGS step's length comes from its line search.
+                if not stage.decays or not _lower_learning_rate(optimizer, config, result, monitor.best_loss,
+                                                                best_at_last_decay, run.null):
+                    result.stop_reason = "converged"
+                    break
+                best_at_last_decay = monitor.best_loss
+                # Go on from the best parameters at the lower rate (their Adam moments are kept: they are estimates
+                # of the gradient's scale, which does not change with the step size).
+                module.load_state_dict(monitor.best_state)
+                monitor.no_improve = 0
+        else:
+            result.stop_reason = "max_iter"
+    except KeyboardInterrupt:
+        result.stop_reason = "interrupted"
     module.load_state_dict(monitor.best_state)
     result.best_loss = monitor.best_loss
     return optimizer
@@ -609,10 +612,8 @@ def train(
                 # scale. The previous stage's result stays unless this one beats its monitored loss.
                 canonicalize_(module)
             optimizer = _run_stage(run, stage, optimizer, result, keep_start or i > 0)
-            if result.stop_reason == "diverged":
+            if result.stop_reason in ("diverged", "interrupted"):
                 break
-    except KeyboardInterrupt:
-        result.stop_reason = "interrupted"
     finally:
         run.reporter.close()
     if result.stop_reason == "diverged":
