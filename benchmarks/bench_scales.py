@@ -6,7 +6,8 @@ Sections (all by default, or those named on the command line):
   with rates 1-60 Hz, one gain for all neurons, 10 ms bins, 100 bins per trial, conditions of 4 trials each with
   recurrent noise 0.05 so that single trials differ), ``n_neurons`` x ``n_trials``; the first 80 % of the
   conditions train, the rest are held out. Two fits per size, each in its own subprocess (so that its peak RSS
-  is its own): ``LowRankRNNRegressor(rank=3, loss="poisson", random_state=0)`` on the counts, and
+  is its own; the recording is generated in another one, saved and loaded):
+  ``LowRankRNNRegressor(rank=3, loss="poisson", random_state=0)`` on the counts, and
   ``LowRankRNNRegressor(rank=3, random_state=0)`` (squared error) on the counts smoothed (Gaussian, sigma 3
   bins) and z-scored per neuron. Columns: fit time (wall, s), CPU time of the fit (s: on a shared machine the
   wall time depends on the load), epochs (Adam + L-BFGS), time per epoch, peak RSS
@@ -126,7 +127,8 @@ def section_sizes(grid, losses, tmp):
     for size in grid:
         n_neurons, n_trials = (int(v) for v in size.split("x"))
         path = os.path.join(tmp, f"recording_{size}.npz")
-        save_recording(n_neurons, n_trials, path)
+        # Generated in a subprocess too: Linux counts the RSS a process had when it forked into its child's peak.
+        subprocess.run([sys.executable, __file__, "--save", size, path], check=True)
         for loss in losses:
             out = subprocess.run([sys.executable, __file__, "--worker", path, loss], capture_output=True,
                                  text=True, check=False)
@@ -163,10 +165,15 @@ def main() -> None:
     parser.add_argument("--losses", nargs="+", default=["poisson", "squared_error"],
                         choices=["poisson", "squared_error"])
     parser.add_argument("--worker", nargs=2, metavar=("PATH", "LOSS"), help=argparse.SUPPRESS)
+    parser.add_argument("--save", nargs=2, metavar=("SIZE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     sections = args.sections or ["sizes", "scale"]
     if set(sections) - {"sizes", "scale"}:
         parser.error(f"unknown sections {sorted(set(sections) - {'sizes', 'scale'})}; choose sizes and/or scale")
+    if args.save:
+        n_neurons, n_trials = (int(v) for v in args.save[0].split("x"))
+        save_recording(n_neurons, n_trials, args.save[1])
+        return
     if args.worker:
         print(json.dumps(fit_one(*args.worker)))
         return
