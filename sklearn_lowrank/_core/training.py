@@ -147,7 +147,8 @@ class Reporter:
         self.stream.write(f"stage {name} (up to {max_iter} iterations)\n")
 
     def epoch(self, epoch: int, loss: float, validation_loss: float | None, epochs_left: float | None = None):
-        """Report epoch ``epoch`` (counted over all stages); ``epochs_left`` estimates the epochs still to come."""
+        """Report epoch ``epoch`` (counted over all stages); ``epochs_left`` estimates the epochs left in the stage
+        (None: no estimate, nothing shown)."""
         self._stage_epochs += 1
         if self.verbose <= 0:
             return
@@ -370,30 +371,31 @@ class _Monitor:
                 gained = _improves(self.best_loss, self.history[-1 - self.patience], self.tol, self.null)
                 self.no_improve = 0 if gained else self.patience
 
-    def epochs_left(self, cap: int) -> float:
-        """Epochs until the stopping rule fires, if the gains keep shrinking as they did (at most ``cap``).
+    def epochs_left(self, cap: int) -> float | None:
+        """Epochs until the stopping rule fires, if the gains keep shrinking as they did (at most ``cap``); None
+        while there is no estimate (too few epochs, or gains that do not shrink).
 
         The gains (of the last epochs, or of the last two windows of ``patience`` epochs with ``window``), taken
         to shrink geometrically, fall below ``tol`` of the loss's scale after ``log(threshold / gain) /
         log(ratio)`` of them; then ``patience`` more epochs end the stage (none more with ``window``).
         """
         if not math.isfinite(self.best_loss):
-            return float(cap)
+            return None
         threshold = self.tol * _tol_scale(self.best_loss, self.null)
         if self.window:
             h, p = self.history, self.patience
             if len(h) <= 2 * p:
-                return float(cap)
+                return None
             first, last, per, extra = h[-1 - 2 * p] - h[-1 - p], h[-1 - p] - h[-1], p, 0
         else:
             if len(self.gains) < 3:
-                return float(cap)
+                return None
             first, last, per, extra = self.gains[0], self.gains[-1], 2, self.patience
         first, last = max(first, 1e-300), max(last, 1e-300)
         if last <= threshold:
             return float(min(cap, max(extra - self.no_improve, 0)))
         if last >= first:
-            return float(cap)
+            return None
         return float(min(cap, per * math.log(threshold / last) / math.log(last / first) + extra))
 
 
