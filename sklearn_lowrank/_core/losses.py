@@ -98,6 +98,9 @@ def masked_poisson_nll(pred: torch.Tensor, target: torch.Tensor, mask: torch.Ten
     return total / mask.sum().clamp_min(1)
 
 
+#: Entries per chunk of :func:`null_loss` (16 MB per float32 temporary).
+NULL_CHUNK_ENTRIES = 2**22
+
 #: Training objectives selected by ``TrainingConfig.loss`` (scikit-learn's names).
 LOSSES = {"squared_error": masked_mse, "poisson": masked_poisson_nll}
 
@@ -149,5 +152,13 @@ def null_loss(targets: torch.Tensor, mask: torch.Tensor | None, reference: torch
         mean = reference.mean(dim=dims)
     else:
         mean = reference.sum(dim=dims) / reference_mask.sum(dim=dims).clamp_min(1)
-    pred = mean.clamp_min(1e-8).expand_as(targets)
-    return float(LOSSES[loss](pred, targets, mask))
+    # Trial by trial in chunks of about NULL_CHUNK_ENTRIES: the loss's temporaries stay small on large recordings.
+    step = max(1, NULL_CHUNK_ENTRIES // max(targets[0].numel(), 1))
+    total, count = 0.0, 0.0
+    for start in range(0, targets.shape[0], step):
+        part = targets[start : start + step]
+        part_mask = None if mask is None else mask[start : start + step]
+        n_obs = float(part.numel() if part_mask is None else part_mask.sum())
+        total += float(LOSSES[loss](mean.clamp_min(1e-8).expand_as(part), part, part_mask)) * n_obs
+        count += n_obs
+    return total / max(count, 1.0)
