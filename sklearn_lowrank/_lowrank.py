@@ -119,10 +119,11 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         :meth:`infer_initial_state`).
     solver : {"auto", "adam", "lbfgs"}, default="auto"
         Optimiser. "adam": Adam on mini-batches of trials. "lbfgs": L-BFGS on the loss of all training trials, one
-        quasi-Newton step (with a line search) per epoch, until ``n_iter_no_change`` steps in a row no longer lower
-        the loss (``tol``, ``learning_rate*`` and ``clip_grad_norm`` are not used; ``batch_size`` only bounds the
-        memory: the gradient is summed over chunks of that many trials, 256 with "auto"). "auto": "adam" for
-        squared error; for ``loss="poisson"``, "adam" and then "lbfgs" from where Adam stopped (each up to
+        quasi-Newton step (with a line search) per epoch, until the last ``2 * n_iter_no_change`` steps together
+        improved the loss by less than ``tol`` (``learning_rate*`` and ``clip_grad_norm`` are not used;
+        ``batch_size`` only bounds the memory: the gradient is summed over chunks of that many trials; with
+        "auto", chunks of at most 256 trials and about 4 million entries, trials x steps x units). "auto": "adam"
+        for squared error; for ``loss="poisson"``, "adam" and then "lbfgs" from where Adam stopped (each up to
         ``max_iter`` epochs): the likelihood of spike counts is flat along directions that change the
         connectivity, where Adam's mini-batch steps keep moving and exact steps on all trials converge.
     max_iter : int, default=200

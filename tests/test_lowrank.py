@@ -293,7 +293,7 @@ def test_verbose_progress_bar(small_teacher, capsys, monkeypatch):
         est.fit(small_teacher.X, small_teacher.y)
     out = capsys.readouterr().out
     frames = [f for f in out.split("\r") if f.strip()]
-    assert frames[0].startswith("fit:   0%") and "| 0/3 " in frames[0]
+    assert frames[0].startswith("adam:   0%") and "| 0/3 " in frames[0]  # the bar is named after the stage
     for epoch, loss in enumerate(est.loss_curve_, start=1):
         assert any(f"| {epoch}/3 " in f and f"loss={loss:.4g}" in f for f in frames), (epoch, frames)
     assert out.rstrip("\r").split("\r")[-1].strip() == ""  # leave=False: the bar is cleared at the end

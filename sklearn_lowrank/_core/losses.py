@@ -31,13 +31,46 @@ def sum_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
+class _PoissonNLL(torch.autograd.Function):
+    """The summed per-entry Poisson loss in one node: autograd keeps ``pred`` only, not a graph of temporaries.
+
+    Written out, the loss is seven element-wise operations whose results autograd would keep (or allocate again
+    in the backward) at the size of the predictions; here the forward frees its temporaries at once and the
+    backward forms ``1 - target / pred`` in one pass.
+    """
+
+    @staticmethod
+    def forward(ctx, pred, target, mask, dtype):
+        safe = pred.clamp_min(FLOOR)
+        per_entry = torch.xlogy(target, target).sub_(target).sub_(torch.xlogy(target, safe)).add_(pred)
+        if mask is not None:
+            per_entry.mul_(mask)
+        ctx.save_for_backward(pred, target, mask)
+        return per_entry.sum(dtype=dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        pred, target, mask = ctx.saved_tensors
+        # d/dpred of pred - target log(max(pred, FLOOR)): 1 - target / pred above the floor, 1 below it.
+        ratio = torch.div(target, pred).masked_fill_(pred < FLOOR, 0.0)
+        out = torch.sub(1.0, ratio, out=ratio)
+        if mask is not None:
+            out.mul_(mask)
+        return out.mul_(grad.to(out.dtype)), None, None, None
+
+
+#: Expected counts are floored here inside the log of the Poisson loss.
+FLOOR = 1e-8
+
+
 def masked_poisson_nll(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Mean Poisson negative log-likelihood of counts ``target`` under expected counts ``pred``, observed entries.
 
     The per-entry value is ``pred - target log(pred) + target log(target) - target`` (0 log 0 = 0): the negative
     log-likelihood shifted by that of the saturated model, i.e. half the Poisson deviance (scikit-learn's
     ``HalfPoissonLoss``). The shift does not depend on the parameters, so the gradient is the likelihood's, and
-    the loss is >= 0 (zero only for a perfect fit), as the loop's relative ``tol`` needs.
+    the loss is >= 0 (zero only for a perfect fit), as the loop's relative ``tol`` needs. One autograd node
+    (:class:`_PoissonNLL`): its graph holds the predictions only.
 
     Parameters
     ----------
@@ -46,13 +79,27 @@ def masked_poisson_nll(pred: torch.Tensor, target: torch.Tensor, mask: torch.Ten
     target : Tensor of the same shape
         Counts (any non-negative value); zeros where ``mask`` is False.
     mask : bool Tensor of the same shape, or None when every entry is observed.
-    """
-    per_entry = pred - torch.xlogy(target, pred.clamp_min(1e-8)) + (torch.xlogy(target, target) - target)
-    dtype = sum_dtype(per_entry.device)
-    if mask is None:
-        return per_entry.sum(dtype=dtype) / per_entry.numel()
-    return (per_entry * mask).sum(dtype=dtype) / mask.sum().clamp_min(1)
 
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.losses import masked_poisson_nll
+    >>> pred = torch.tensor([[[1.0, 2.0]]], requires_grad=True)
+    >>> loss = masked_poisson_nll(pred, torch.tensor([[[1.0, 0.0]]]), None)
+    >>> round(loss.item(), 4), pred.grad is None  # (1 - 0 + 0 - 1 + 2) / 2
+    (1.0, True)
+    >>> loss.backward(); pred.grad  # (1 - target / pred) / 2
+    tensor([[[0.0000, 0.5000]]])
+    """
+    dtype = sum_dtype(pred.device)
+    total = _PoissonNLL.apply(pred, target, mask, dtype)
+    if mask is None:
+        return total / pred.numel()
+    return total / mask.sum().clamp_min(1)
+
+
+#: Entries per chunk of :func:`null_loss` (16 MB per float32 temporary).
+NULL_CHUNK_ENTRIES = 2**22
 
 #: Training objectives selected by ``TrainingConfig.loss`` (scikit-learn's names).
 LOSSES = {"squared_error": masked_mse, "poisson": masked_poisson_nll}
@@ -105,5 +152,13 @@ def null_loss(targets: torch.Tensor, mask: torch.Tensor | None, reference: torch
         mean = reference.mean(dim=dims)
     else:
         mean = reference.sum(dim=dims) / reference_mask.sum(dim=dims).clamp_min(1)
-    pred = mean.clamp_min(1e-8).expand_as(targets)
-    return float(LOSSES[loss](pred, targets, mask))
+    # Trial by trial in chunks of about NULL_CHUNK_ENTRIES: the loss's temporaries stay small on large recordings.
+    step = max(1, NULL_CHUNK_ENTRIES // max(targets[0].numel(), 1))
+    total, count = 0.0, 0.0
+    for start in range(0, targets.shape[0], step):
+        part = targets[start : start + step]
+        part_mask = None if mask is None else mask[start : start + step]
+        n_obs = float(part.numel() if part_mask is None else part_mask.sum())
+        total += float(LOSSES[loss](mean.clamp_min(1e-8).expand_as(part), part, part_mask)) * n_obs
+        count += n_obs
+    return total / max(count, 1.0)

@@ -466,9 +466,14 @@ def count_state_targets(
     else:
         groups_x, group_of = torch.unique(flat, dim=0, return_inverse=True)
     n_groups = groups_x.shape[0]
-    weight = counts.new_ones(counts.shape) if mask is None else mask.to(counts.dtype)
-    sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts * weight)
-    seen = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, weight)
+    if mask is None:  # no full-size weights: every entry counts once
+        sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts)
+        size = torch.bincount(group_of, minlength=n_groups).to(counts.dtype)
+        seen = size.view(-1, 1, 1).expand(n_groups, n_steps, n_feat).clone()
+    else:
+        weight = mask.to(counts.dtype)
+        sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts * weight)
+        seen = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, weight)
     half = max(1, int(math.ceil(3 * sigma)))
     kernel = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=counts.dtype, device=counts.device)
                               / max(sigma, 1e-6)) ** 2)

@@ -9,17 +9,36 @@ from torch import nn
 
 from .losses import batch_loss, sum_dtype
 
-__all__ = ["LBFGS_CHUNK", "LBFGS_HISTORY", "LBFGS_TOL", "FullBatchObjective", "adam_epoch", "make_optimizer",
-           "trial_kwargs"]
+__all__ = ["CHUNK_ENTRIES", "LBFGS_CHUNK", "LBFGS_HISTORY", "FullBatchObjective", "adam_epoch", "lbfgs_chunk",
+           "make_optimizer", "trial_kwargs"]
 
 #: Steps L-BFGS remembers to approximate the curvature (torch's default is 100; a low-rank network has few
 #: parameters, and a short memory adapts faster as the curvature changes along the path).
 LBFGS_HISTORY = 20
-#: L-BFGS's ``tol``, relative to the loss: the relative resolution of float32, the precision of the network's
-#: predictions (smaller changes of the loss are round-off).
-LBFGS_TOL = float(torch.finfo(torch.float32).eps)
-#: Trials per chunk of the full-batch gradient of L-BFGS with ``batch_size="auto"`` (a memory bound only).
+#: At most this many trials per chunk of the full-batch gradient of L-BFGS with ``batch_size="auto"``.
 LBFGS_CHUNK = 256
+#: ... and at most about this many entries (trials x steps x units) per chunk: 16 MB per float32 tensor of the
+#: chunk's graph (states, rates, predictions, their gradients). Memory then stays bounded at any data size, and
+#: each tensor stays below glibc's largest dynamic mmap threshold (32 MB), so that tensors freed at one step are
+#: reused at the next instead of being returned to the system and faulted in again.
+CHUNK_ENTRIES = 2**22
+
+
+def lbfgs_chunk(batch_size, n_train: int, n_timesteps: int, width: int) -> int:
+    """Trials per chunk of the full-batch objective: ``batch_size`` if an int, else bounded by memory.
+
+    ``width`` is the widest per-step tensor, the number of units (or of outputs, if larger). The chunks change
+    the summation order of the gradient only (:class:`FullBatchObjective`).
+
+    Examples
+    --------
+    >>> from sklearn_lowrank._core.solvers import lbfgs_chunk
+    >>> lbfgs_chunk("auto", 320, 100, 2000), lbfgs_chunk("auto", 80, 100, 500), lbfgs_chunk(16, 80, 100, 500)
+    (20, 80, 16)
+    """
+    if batch_size != "auto":
+        return max(1, min(int(batch_size), n_train))
+    return max(1, min(LBFGS_CHUNK, n_train, CHUNK_ENTRIES // max(n_timesteps * width, 1)))
 
 
 def trial_kwargs(module, idx: torch.Tensor) -> dict:
