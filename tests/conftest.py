@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor
 from sklearn_lowrank.datasets import make_context_dependent_task, make_low_rank_teacher
@@ -57,6 +58,13 @@ def _quiet(call):
         return call()
 
 
+def _fit_quietly(est, X, y):
+    """``est.fit(X, y)`` without the ConvergenceWarning of a deliberately short fit; other warnings still show."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Teachers
 # ---------------------------------------------------------------------------------------------------------------
@@ -94,6 +102,12 @@ def make_trials():
 def quiet():
     """``quiet(call)``: run ``call`` with warnings silenced (short fits warn about max_iter)."""
     return _quiet
+
+
+@pytest.fixture(scope="session")
+def fit_quietly():
+    """``fit_quietly(est, X, y)``: fit, ignoring only the ConvergenceWarning (a test may still expect others)."""
+    return _fit_quietly
 
 
 @pytest.fixture(scope="session")
