@@ -105,6 +105,12 @@ def quiet():
 
 
 @pytest.fixture(scope="session")
+def quiet_fit():
+    """``quiet_fit(est, X, y)``: fit without any warning (deliberately short fits warn about max_iter)."""
+    return lambda est, X, y: _quiet(lambda: est.fit(X, y))
+
+
+@pytest.fixture(scope="session")
 def fit_quietly():
     """``fit_quietly(est, X, y)``: fit, ignoring only the ConvergenceWarning (a test may still expect others)."""
     return _fit_quietly
