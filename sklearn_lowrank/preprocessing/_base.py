@@ -47,27 +47,19 @@ class _TrialTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
-class _IdentityInverse:
-    """The inverse of a transform that cannot be undone (smoothing, a projection): the identity.
+def _identity_inverse_transform(self, X):
+    """Identity (the transform cannot be undone; see Notes).
 
-    Mixed into such transformers before ``_TrialTransformer``, so that they can stand on y inside
-    ``TransformedTargetRegressor(..., check_inverse=False)``: a model fitted to the transformed activity predicts
-    transformed activity, which is returned as it is.
+    Parameters
+    ----------
+    X : array-like of shape (n_trials, n_timesteps, n_features) or (n_samples, n_features)
+
+    Returns
+    -------
+    X : ndarray of the same shape, float32
     """
-
-    def inverse_transform(self, X):
-        """Identity (the transform cannot be undone; see Notes).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_trials, n_timesteps, n_features) or (n_samples, n_features)
-
-        Returns
-        -------
-        X : ndarray of the same shape, float32
-        """
-        X, ndim = self._validate(X, reset=False)
-        return self._output(X, ndim)
+    X, ndim = self._validate(X, reset=False)
+    return self._output(X, ndim)
 
 
 def _nanmean(X: np.ndarray, axis) -> np.ndarray:

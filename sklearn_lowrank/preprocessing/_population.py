@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
-from ._base import _IdentityInverse, _nanmean, _TrialTransformer
+from ._base import _identity_inverse_transform, _nanmean, _TrialTransformer
 
 # ---------------------------------------------------------------------------------------------------------------
 # Condition-independent mean and PCA denoising
@@ -103,7 +103,7 @@ class ConditionMeanRemover(_TrialTransformer):
         return self._output(X + self.mean_, ndim)
 
 
-class PCADenoiser(_IdentityInverse, _TrialTransformer):
+class PCADenoiser(_TrialTransformer):
     """Project each time step of each trial on the top principal components of the features and back.
 
     ``X_denoised = mean_ + (X - mean_) V V^T`` where the rows of V^T are ``components_``, learnt on all trials
@@ -201,3 +201,5 @@ class PCADenoiser(_IdentityInverse, _TrialTransformer):
         centred = np.where(missing, 0.0, X - self.mean_)
         out = self.mean_ + (centred @ self.components_.T) @ self.components_
         return self._output(np.where(missing, np.nan, out), ndim)
+
+    inverse_transform = _identity_inverse_transform

@@ -10,14 +10,14 @@ from scipy.ndimage import gaussian_filter1d
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import _IdentityInverse, _nanmean, _TrialTransformer
+from ._base import _identity_inverse_transform, _nanmean, _TrialTransformer
 
 # ---------------------------------------------------------------------------------------------------------------
 # Smoothing and binning along time
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class GaussianSmoother(_IdentityInverse, _TrialTransformer):
+class GaussianSmoother(_TrialTransformer):
     """Gaussian smoothing of each trial and feature along the time axis, ignoring NaN.
 
     Each output step is the Gaussian-weighted mean of the observed (non-NaN) steps around it; the weights are
@@ -96,6 +96,8 @@ class GaussianSmoother(_IdentityInverse, _TrialTransformer):
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.where(observed & (den > 0), num / np.where(den > 0, den, 1.0), np.nan)
         return self._output(out, ndim)
+
+    inverse_transform = _identity_inverse_transform
 
 
 class TimeBinner(_TrialTransformer):
