@@ -1,6 +1,6 @@
 """Shared fixtures: teachers, a small trial data set, the estimators and transformers under test, fitted models,
-the network trained on the context-dependent task and its low-rank models, NWB files, and a torch teacher
-and configuration for the training loop.
+the network trained on the context-dependent task and its low-rank models, NWB files, a torch teacher
+and configuration for the training loop, and quiet fits (``quiet_fit``, ``fit_quietly``).
 
 The small data set (10 trials x 8 steps, 2 inputs, 20 neurons) and the estimator settings (two batches of 5
 trials per epoch, 4 epochs) are shared by the bad-input matrix and the reliability tests: fault injection counts
