@@ -130,6 +130,19 @@ def section_span():
         _row(label, f"{est.n_iter_}", f"{own:.4f}", f"{r2:.4f}", f"{ceiling:.4f}", f"{seconds:.1f}")
 
 
+def _poisson_fits(X, y, Xt, yt):
+    """Poisson fits with per-trial and with one shared initial state, each predicting the held-out trials (Xt, yt)
+    from inferred starts and from the shared state: a list of (label, prediction, seconds of its fit)."""
+    rows = []
+    for mode in ("per_trial", "learned"):
+        t0 = time.perf_counter()
+        est = LowRankRNNRegressor(rank=2, loss="poisson", initial_state=mode, random_state=0).fit(X, y)
+        seconds = time.perf_counter() - t0
+        inferred, shared = _held_out(est, Xt, yt)
+        rows += [(f"{mode}, inferred starts", inferred, seconds), (f"{mode}, shared state", shared, seconds)]
+    return rows
+
+
 def section_counts():
     d = make_trial_state_teacher(n_units=120, rank=2, n_inputs=1, n_conditions=20, n_trials_per_condition=6,
                                  n_timesteps=50, output="counts", noise_std=0.0, rate_range=(10.0, 60.0),
@@ -139,14 +152,9 @@ def section_counts():
     true = d.rates[test][:, K:]
     print("\n[counts] held-out trials, starts inferred from the first 10 bins; R^2 of predicted vs true rates")
     _row("fit", "R^2 rates", "bits/spike", "fit s", "")
-    for mode in ("per_trial", "learned"):
-        t0 = time.perf_counter()
-        est = LowRankRNNRegressor(rank=2, loss="poisson", initial_state=mode, random_state=0).fit(X, y)
-        seconds = time.perf_counter() - t0
-        inferred, shared = _held_out(est, Xt, yt)
-        for label, pred in ((f"{mode}, inferred starts", inferred), (f"{mode}, shared state", shared)):
-            _row(label, f"{r2_score_trials(true, pred[:, K:]):.4f}",
-                 f"{bits_per_spike(yt[:, K:], pred[:, K:]):.4f}", f"{seconds:.1f}", "")
+    for label, pred, seconds in _poisson_fits(X, y, Xt, yt):
+        _row(label, f"{r2_score_trials(true, pred[:, K:]):.4f}", f"{bits_per_spike(yt[:, K:], pred[:, K:]):.4f}",
+             f"{seconds:.1f}", "")
     psth = _psth(d.y, d.condition, ~test)[test][:, K:]
     _row("smoothed condition PSTH (baseline)", f"{r2_score_trials(true, psth):.4f}",
          f"{bits_per_spike(yt[:, K:], psth):.4f}", "", "")
@@ -206,14 +214,9 @@ def section_single():
     _row("model", "bits/spike", "R^2 rates", "fit s", "")
     psth = _psth(d.y, d.condition, ~test)[test]
     true = d.rates[test][:, K:]
-    for mode in ("per_trial", "learned"):
-        t0 = time.perf_counter()
-        est = LowRankRNNRegressor(rank=2, loss="poisson", initial_state=mode, random_state=0).fit(X, y)
-        seconds = time.perf_counter() - t0
-        inferred, shared = _held_out(est, Xt, yt)
-        for label, pred in ((f"{mode}, inferred starts", inferred), (f"{mode}, shared state", shared)):
-            _row(label, f"{bits_per_spike(yt[:, K:], pred[:, K:]):.4f}", f"{r2_score_trials(true, pred[:, K:]):.4f}",
-                 f"{seconds:.1f}", "")
+    for label, pred, seconds in _poisson_fits(X, y, Xt, yt):
+        _row(label, f"{bits_per_spike(yt[:, K:], pred[:, K:]):.4f}", f"{r2_score_trials(true, pred[:, K:]):.4f}",
+             f"{seconds:.1f}", "")
     _row("smoothed condition PSTH (baseline)", f"{bits_per_spike(yt[:, K:], psth[:, K:]):.4f}",
          f"{r2_score_trials(true, psth[:, K:]):.4f}", "", "")
     _row("true rates", f"{bits_per_spike(yt[:, K:], true):.4f}", "1.0000", "", "")

@@ -127,15 +127,8 @@ def _folds(args, n_trials, groups):
     return GroupKFold(n_splits=args.cv, shuffle=True, random_state=args.random_state)
 
 
-def _fit(args) -> int:
-    from sklearn.base import clone
-    from sklearn.model_selection import cross_val_predict
-
-    from ._lowrank import LowRankRNNRegressor
-    from ._lowrank_cv import LowRankRNNRegressorCV
-    from ._version import __version__
-    from .report import write_report
-
+def _prepared_recording(args):
+    """Read, check and preprocess the recording of ``args``: everything the search needs, before any fit."""
     ranks = parse_ranks(args.ranks)
     check_loss_options(args)
     device = check_device(args.device)
@@ -143,8 +136,8 @@ def _fit(args) -> int:
     groups = trial_labels(conditions, args.groups, "--groups", len(y))
     labels = trial_labels(conditions, args.labels or args.groups, "--labels", len(y))
     X, y, steps = preprocess(X, y, args)
-    n_trials, n_timesteps, n_neurons = y.shape
-    cv = _folds(args, n_trials, groups)
+    n_neurons = y.shape[2]
+    cv = _folds(args, y.shape[0], groups)
     if ranks[-1] > n_neurons:
         raise CLIError(f"--ranks {args.ranks} goes up to {ranks[-1]}, above the {n_neurons} neurons of y; "
                        f"use ranks <= {n_neurons}.")
@@ -154,16 +147,33 @@ def _fit(args) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CLIError(f"cannot create --out {out_dir}: {exc}") from None
+    return dict(ranks=ranks, device=device, X=X, y=y, nwb=nwb, groups=groups, labels=labels, steps=steps, cv=cv,
+                out_dir=out_dir)
 
+
+def _search_ranks(args, data):
+    """Cross-validate the ranks and predict every trial from the fold that held it out; (search, y_cv, seconds)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_predict
+
+    from ._lowrank import LowRankRNNRegressor
+    from ._lowrank_cv import LowRankRNNRegressorCV
+
+    X, y, groups, cv, ranks = data["X"], data["y"], data["groups"], data["cv"], data["ranks"]
     estimator = LowRankRNNRegressor(output_activation=args.output_activation, alpha=args.alpha, loss=args.loss,
-                                    max_iter=args.max_iter, device=device, random_state=args.random_state)
+                                    max_iter=args.max_iter, device=data["device"], random_state=args.random_state)
     start = time.perf_counter()
     with _shown_warnings(), _progress_bar(len(ranks) * cv.get_n_splits(groups=groups), args.progress) as bar:
         search = LowRankRNNRegressorCV(ranks, estimator=estimator, cv=cv, n_jobs=args.n_jobs, callback=bar)
         search.fit(X, y, groups=groups)
         y_cv = cross_val_predict(clone(search.best_estimator_), X, y, groups=groups, cv=cv, n_jobs=args.n_jobs)
-    elapsed = time.perf_counter() - start
+    return search, y_cv, time.perf_counter() - start
 
+
+def _time_axis(args, data):
+    """The report's time axis in ms, the stimulus period on it, and the activity's label."""
+    X, y, nwb = data["X"], data["y"], data["nwb"]
+    n_timesteps = y.shape[1]
     step_ms = args.bin_size * args.bin if nwb else None
     time_axis = (np.arange(n_timesteps) + 0.5) * step_ms + (args.window or (0.0,))[0] if nwb else None
     stimulus = stimulus_period(X, args, observed_lengths(y))  # ragged trials: their padding is no input change
@@ -175,26 +185,45 @@ def _fit(args) -> int:
         activity = f"spike count per {step_ms:g} ms bin" if nwb else "spike count per bin"
     else:
         activity = "z-scored activity" if args.zscore else f"activity ({'spikes/s' if nwb else 'units of y'})"
-    extra = {"data": str(Path(args.data).resolve()), "loss": args.loss, "cv": args.cv,
-             "folds": type(cv).__name__, "groups": args.groups, "preprocessing": steps, "stimulus": stimulus,
-             "selection": f"LowRankRNNRegressorCV: the smallest rank within max(SE, tol) of the best mean "
-                          f"cross-validated {_SCORE_NAME[args.loss]}, SE that of each rank's fold-by-fold "
-                          f"differences to the best (paired), tol='auto' (1e-3 x |best mean score|) = "
-                          f"{search.tol_:.3g}",
-             "selection_tol": search.tol_, "selection_paired": search.paired,
-             "fit_seconds": round(elapsed, 2), "device": device, "versions": {"sklearn_lowrank": __version__}}
+    return time_axis, stimulus, activity
+
+
+def _report_extra(args, data, search, stimulus, elapsed) -> dict:
+    """What the report records about the run beside the search: data, options, selection rule, versions."""
+    from ._version import __version__
+
+    return {"data": str(Path(args.data).resolve()), "loss": args.loss, "cv": args.cv,
+            "folds": type(data["cv"]).__name__, "groups": args.groups, "preprocessing": data["steps"],
+            "stimulus": stimulus,
+            "selection": f"LowRankRNNRegressorCV: the smallest rank within max(SE, tol) of the best mean "
+                         f"cross-validated {_SCORE_NAME[args.loss]}, SE that of each rank's fold-by-fold "
+                         f"differences to the best (paired), tol='auto' (1e-3 x |best mean score|) = "
+                         f"{search.tol_:.3g}",
+            "selection_tol": search.tol_, "selection_paired": search.paired,
+            "fit_seconds": round(elapsed, 2), "device": data["device"], "versions": {"sklearn_lowrank": __version__}}
+
+
+def _can_draw() -> bool:
+    """Whether matplotlib is installed; warns once on stderr when it is not."""
     try:
         import matplotlib  # noqa: F401
-
-        figures = True
     except ImportError:
-        figures = False
         say("warning", "matplotlib is not installed; the figures were skipped (pip install matplotlib).")
-    report = write_report(search, X, y, out_dir, y_cv=y_cv, labels=labels, conditions=groups,
-                          labels_title=args.labels or
-                          args.groups or "condition", stimulus=stimulus, time=time_axis, activity_label=activity,
-                          figures=figures, extra=extra)
-    _print_summary(report.summary, out_dir)
+        return False
+    return True
+
+
+def _fit(args) -> int:
+    from .report import write_report
+
+    data = _prepared_recording(args)
+    search, y_cv, elapsed = _search_ranks(args, data)
+    time_axis, stimulus, activity = _time_axis(args, data)
+    report = write_report(search, data["X"], data["y"], data["out_dir"], y_cv=y_cv, labels=data["labels"],
+                          conditions=data["groups"], labels_title=args.labels or args.groups or "condition",
+                          stimulus=stimulus, time=time_axis, activity_label=activity, figures=_can_draw(),
+                          extra=_report_extra(args, data, search, stimulus, elapsed))
+    _print_summary(report.summary, data["out_dir"])
     return 0
 
 

@@ -23,14 +23,27 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     """The parser of ``sklearn-lowrank``; ``commands`` maps "demo" and "fit" to the functions they run."""
     parser = argparse.ArgumentParser(prog="sklearn-lowrank", description="Fit low-rank RNNs to neural activity.")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_demo(sub).set_defaults(func=commands["demo"])
+    fit = _add_fit(sub)
+    for add_group in (_add_preparation, _add_conditions, _add_table_columns, _add_nwb_options):
+        add_group(fit)
+    fit.set_defaults(func=commands["fit"])
+    return parser
+
+
+def _add_demo(sub) -> argparse.ArgumentParser:
+    """The ``demo`` subcommand: a built-in teacher fitted and its recovery reported."""
     demo = sub.add_parser("demo", help="fit a low-rank RNN to a built-in synthetic teacher and report recovery")
     demo.add_argument("--rank", type=int, default=2)
     demo.add_argument("--n-units", type=int, default=200)
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default: cpu)")
     demo.add_argument("--verbose", type=int, default=0)
-    demo.set_defaults(func=commands["demo"])
+    return demo
 
+
+def _add_fit(sub) -> argparse.ArgumentParser:
+    """The ``fit`` subcommand and its main options: the data, the loss, the ranks, the folds, the fits."""
     fit = sub.add_parser(
         "fit", help="choose the rank of a recording by cross-validation, refit and write a report",
         description="Choose the rank by cross-validation (one-standard-error rule), refit on all trials and write "
@@ -66,6 +79,11 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     fit.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                      help="progress bar on stderr (auto: only on a terminal)")
 
+    return fit
+
+
+def _add_preparation(fit) -> None:
+    """Options of the transformers that prepare the recording, in the order they run."""
     prep = fit.add_argument_group("preparing the recording (the package's transformers, in this order)")
     prep.add_argument("--window", nargs=2, type=float, default=None, metavar=("START", "STOP"),
                       help="time window kept: time steps [START, STOP) of an .npz file; ms around the alignment "
@@ -81,6 +99,9 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
                       help="z-score each neuron of y over trials and time, NaN-aware (TrialStandardScaler); "
                            "recommended for rates in spikes/s")
 
+
+def _add_conditions(fit) -> None:
+    """Options naming the trials' conditions (folds, figures) and the stimulus period."""
     cond = fit.add_argument_group("conditions")
     cond.add_argument("--groups", metavar="KEY",
                       help="per-trial array (npz) or trials column (NWB) of condition labels: folds hold out "
@@ -94,6 +115,9 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
                            "padding after a shorter trial's end), change most from their value at the start of "
                            "the trial)")
 
+
+def _add_table_columns(fit) -> None:
+    """Options reading a long-format table."""
     table = fit.add_argument_group("long-format tables (.csv, .parquet: one row per trial and time bin)")
     table.add_argument("--trial-column", default="trial", metavar="COLUMN",
                        help="column of the trial of each row (default: trial)")
@@ -104,10 +128,11 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
                             "input, --groups and --labels columns); --groups and --labels name columns constant "
                             "within each trial")
 
+
+def _add_nwb_options(fit) -> None:
+    """Options reading an NWB file (and the input columns of a table)."""
     nwb = fit.add_argument_group("NWB files")
     nwb.add_argument("--input-columns", nargs="*", default=[], metavar="COLUMN",
                      help="trials columns turned into inputs (NWB); columns of the inputs (tables)")
     nwb.add_argument("--align-to", default="start_time", help="trials column of the alignment times")
     nwb.add_argument("--bin-size", type=float, default=10.0, help="ms per time step (default: 10)")
-    fit.set_defaults(func=commands["fit"])
-    return parser

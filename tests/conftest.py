@@ -1,6 +1,6 @@
 """Shared fixtures: teachers, a small trial data set, the estimators and transformers under test, fitted models,
-the network trained on the context-dependent task and its low-rank models, NWB files, and a torch teacher
-and configuration for the training loop.
+the network trained on the context-dependent task and its low-rank models, NWB files, a torch teacher
+and configuration for the training loop, and quiet fits (``quiet_fit``, ``fit_quietly``).
 
 The small data set (10 trials x 8 steps, 2 inputs, 20 neurons) and the estimator settings (two batches of 5
 trials per epoch, 4 epochs) are shared by the bad-input matrix and the reliability tests: fault injection counts
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_lowrank import GaussianMixtureRNN, LowRankRNNRegressor
 from sklearn_lowrank.datasets import make_context_dependent_task, make_low_rank_teacher
@@ -57,6 +58,13 @@ def _quiet(call):
         return call()
 
 
+def _fit_quietly(est, X, y):
+    """``est.fit(X, y)`` without the ConvergenceWarning of a deliberately short fit; other warnings still show."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Teachers
 # ---------------------------------------------------------------------------------------------------------------
@@ -94,6 +102,18 @@ def make_trials():
 def quiet():
     """``quiet(call)``: run ``call`` with warnings silenced (short fits warn about max_iter)."""
     return _quiet
+
+
+@pytest.fixture(scope="session")
+def quiet_fit():
+    """``quiet_fit(est, X, y)``: fit without any warning (deliberately short fits warn about max_iter)."""
+    return lambda est, X, y: _quiet(lambda: est.fit(X, y))
+
+
+@pytest.fixture(scope="session")
+def fit_quietly():
+    """``fit_quietly(est, X, y)``: fit, ignoring only the ConvergenceWarning (a test may still expect others)."""
+    return _fit_quietly
 
 
 @pytest.fixture(scope="session")

@@ -81,12 +81,6 @@ def _targets(teacher, kind):
     return np.random.default_rng(0).poisson(1.0, size=teacher.y.shape).astype(np.float32)
 
 
-@pytest.fixture
-def quiet_fit(quiet):
-    """``quiet_fit(est, X, y)``: fit without the warnings of deliberately short fits."""
-    return lambda est, X, y: quiet(lambda: est.fit(X, y))
-
-
 def _fitted_state(est):
     """Every fitted attribute, public and private, as plain values."""
     names = _fitted_attributes(est) | ({"_optimizer", "_y_ndim"} & set(vars(est)))

@@ -47,12 +47,6 @@ def _long_table(X, y, *, shuffle=True):
     return df.sample(frac=1.0, random_state=0) if shuffle else df
 
 
-def _quiet_fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return est.fit(X, y)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Why 1: a long-format table passed to fit; the way in from tables
 # ---------------------------------------------------------------------------------------------------------------
@@ -113,10 +107,10 @@ def test_trials_from_dataframe_messages(change, match):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_metrics_accept_ragged_lists_as_the_estimators_do():
+def test_metrics_accept_ragged_lists_as_the_estimators_do(quiet_fit):
     """Why 2: numpy's "inhomogeneous shape" error before; now the padded tensor's score."""
     X, y, _ = _recording()
-    est = _quiet_fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=3, random_state=0), X, y)
+    est = quiet_fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=3, random_state=0), X, y)
     pred = est.predict(X)
     assert isinstance(pred, list)
     y_pad, pred_pad = pad_trials(y, "y", np.nan), pad_trials(pred, "y_pred", np.nan)
@@ -128,14 +122,14 @@ def test_metrics_accept_ragged_lists_as_the_estimators_do():
         bits_per_spike(y, pred[:-1] + [pred[-1][:-1]])
 
 
-def test_dataarray_is_read_by_its_dims():
+def test_dataarray_is_read_by_its_dims(quiet_fit):
     xr = pytest.importorskip("xarray")
     X, y, _ = _recording()
     X_pad, y_pad = pad_trials(X, "X", 0.0), pad_trials(y, "y", np.nan)
     X_da = xr.DataArray(X_pad, dims=("trial", "time", "input"))
     y_da = xr.DataArray(y_pad.transpose(2, 0, 1), dims=("neuron", "trial", "time"))  # any order of dims
-    est = _quiet_fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=3, random_state=0), X_da, y_da)
-    ref = _quiet_fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=3, random_state=0), X_pad, y_pad)
+    est = quiet_fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=3, random_state=0), X_da, y_da)
+    ref = quiet_fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=3, random_state=0), X_pad, y_pad)
     np.testing.assert_array_equal(est.predict(X_da), ref.predict(X_pad))
     assert d2_poisson_score_trials(y_da, est.predict(X_da)) == pytest.approx(
         d2_poisson_score_trials(y_pad, ref.predict(X_pad)))
@@ -179,7 +173,7 @@ def test_cli_reads_a_long_table(tmp_path, capsys):
     assert "--trial-column" in capsys.readouterr().err
 
 
-def test_report_predictions_readable_with_many_ragged_conditions(tmp_path, monkeypatch):
+def test_report_predictions_readable_with_many_ragged_conditions(tmp_path, monkeypatch, quiet_fit):
     """Why 4: 16 conditions and long tails of few trials; now a subset, the shared steps and the trial counts."""
     from matplotlib.figure import Figure
     from sklearn.model_selection import GridSearchCV
@@ -192,7 +186,7 @@ def test_report_predictions_readable_with_many_ragged_conditions(tmp_path, monke
     X, y, _ = _recording(lengths=lengths)
     X_pad, y_pad = pad_trials(X, "X", 0.0), pad_trials(y, "y", np.nan)
     search = GridSearchCV(LowRankRNNRegressor(loss="poisson", max_iter=2, random_state=0), {"rank": [1]}, cv=2)
-    _quiet_fit(search, X_pad, y_pad)
+    quiet_fit(search, X_pad, y_pad)
     write_report(search, X_pad, y_pad, tmp_path, conditions=np.arange(32) % 16)
     fig = saved["predictions.png"]
     top, counts = fig.axes[:3], fig.axes[3:6]

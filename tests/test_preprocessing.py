@@ -193,18 +193,12 @@ def teacher_data():
     return X, 4.0 * y + 2.0
 
 
-def _quiet_fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return est.fit(X, y)
-
-
-def test_pipeline_on_inputs_with_grid_search(teacher_data):
+def test_pipeline_on_inputs_with_grid_search(teacher_data, quiet_fit):
     X, y = teacher_data
     pipe = make_pipeline(GaussianSmoother(), TrialStandardScaler(),
                          LowRankRNNRegressor(rank=1, max_iter=5, random_state=0))
     search = GridSearchCV(pipe, {"gaussiansmoother__sigma": [0.0, 1.0]}, cv=KFold(2))
-    _quiet_fit(search, X, y)
+    quiet_fit(search, X, y)
     assert search.best_params_["gaussiansmoother__sigma"] in (0.0, 1.0)
     assert search.predict(X).shape == y.shape
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
@@ -212,11 +206,11 @@ def test_pipeline_on_inputs_with_grid_search(teacher_data):
 
 @pytest.mark.parametrize("transformer", [TrialStandardScaler(), ConditionMeanRemover(), GaussianSmoother(1.0),
                                          PCADenoiser(3)], ids=lambda t: type(t).__name__)
-def test_transformed_target_regressor_with_low_rank_rnn(transformer, teacher_data):
+def test_transformed_target_regressor_with_low_rank_rnn(transformer, teacher_data, quiet_fit):
     X, y = teacher_data
     ttr = TransformedTargetRegressor(regressor=LowRankRNNRegressor(rank=1, max_iter=30, random_state=0),
                                      transformer=transformer, check_inverse=False)
-    _quiet_fit(ttr, X, y)
+    quiet_fit(ttr, X, y)
     pred = ttr.predict(X)
     assert pred.shape == y.shape  # 3D y goes through TransformedTargetRegressor unchanged
     # the regressor saw transformed targets, the predictions are back on the scale of y

@@ -1,7 +1,5 @@
 """The optimisers of the training loop (Adam, L-BFGS on all trials) and the Poisson stopping rule."""
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
@@ -20,12 +18,6 @@ def spikes():
     # Single trials of few conditions at low rates: the loss is mostly spiking noise, as in recordings.
     return make_spiking_teacher(n_neurons=30, n_conditions=4, n_trials_per_condition=10, n_timesteps=25,
                                 rate_range=(5.0, 20.0), random_state=0)
-
-
-def _fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
 
 
 def test_poisson_tol_is_a_fraction_of_the_explained_deviance():
@@ -81,22 +73,22 @@ def test_full_batch_objective_is_the_loss_of_all_trials_in_any_chunks():
         assert float(objective()) == pytest.approx(float(whole.detach()), rel=1e-6)
 
 
-def test_lbfgs_lowers_the_loss_every_kept_step_and_is_deterministic(spikes):
+def test_lbfgs_lowers_the_loss_every_kept_step_and_is_deterministic(spikes, fit_quietly):
     X, y = spikes.X, spikes.y
-    est = _fit(LowRankRNNRegressor(rank=2, loss="poisson", solver="lbfgs", max_iter=15, random_state=0), X, y)
+    est = fit_quietly(LowRankRNNRegressor(rank=2, loss="poisson", solver="lbfgs", max_iter=15, random_state=0), X, y)
     curve = np.asarray(est.loss_curve_)
     assert est.n_iter_ == curve.size > 1
     assert curve[-1] < curve[0]
     assert np.all(np.diff(np.minimum.accumulate(curve)) <= 0)
-    again = _fit(LowRankRNNRegressor(rank=2, loss="poisson", solver="lbfgs", max_iter=15, random_state=0), X, y)
+    again = fit_quietly(LowRankRNNRegressor(rank=2, loss="poisson", solver="lbfgs", max_iter=15, random_state=0), X, y)
     np.testing.assert_array_equal(est.m_, again.m_)
     np.testing.assert_array_equal(est.loss_curve_, again.loss_curve_)
 
 
-def test_auto_solver_polishes_poisson_fits_with_lbfgs(spikes):
+def test_auto_solver_polishes_poisson_fits_with_lbfgs(spikes, fit_quietly):
     X, y = spikes.X, spikes.y
-    adam = _fit(LowRankRNNRegressor(rank=2, loss="poisson", solver="adam", random_state=0), X, y)
-    auto = _fit(LowRankRNNRegressor(rank=2, loss="poisson", random_state=0), X, y)
+    adam = fit_quietly(LowRankRNNRegressor(rank=2, loss="poisson", solver="adam", random_state=0), X, y)
+    auto = fit_quietly(LowRankRNNRegressor(rank=2, loss="poisson", random_state=0), X, y)
     Xt = torch.as_tensor(X, dtype=torch.float32)
     yt = torch.as_tensor(y, dtype=torch.float32)
     loss_adam = evaluate_loss(adam.module_, Xt, yt, None, loss="poisson")
@@ -123,12 +115,12 @@ def test_lbfgs_with_recurrent_noise_uses_one_draw_per_step():
     assert float(objective()) != first
 
 
-def test_warm_start_switches_solver_and_keeps_going(spikes):
+def test_warm_start_switches_solver_and_keeps_going(spikes, fit_quietly):
     X, y = spikes.X, spikes.y
-    est = _fit(LowRankRNNRegressor(rank=1, loss="poisson", solver="adam", max_iter=10, warm_start=True,
-                                   random_state=0), X, y)
+    est = fit_quietly(LowRankRNNRegressor(rank=1, loss="poisson", solver="adam", max_iter=10, warm_start=True,
+                                          random_state=0), X, y)
     first = est.loss_curve_[-1]
-    _fit(est.set_params(solver="lbfgs"), X, y)
+    fit_quietly(est.set_params(solver="lbfgs"), X, y)
     assert isinstance(est._optimizer, torch.optim.LBFGS)
     assert min(est.loss_curve_[10:]) < first
 
@@ -153,11 +145,11 @@ def test_max_iter_warning_names_what_helps_each_solver(spikes):
         assert ("learning_rate_init" in str(record[0].message)) is advice
 
 
-def test_lbfgs_stage_keeps_adams_result_unless_it_beats_its_validation_loss(spikes):
+def test_lbfgs_stage_keeps_adams_result_unless_it_beats_its_validation_loss(spikes, fit_quietly):
     X, y = spikes.X, spikes.y
     params = dict(rank=1, loss="poisson", early_stopping=True, validation_fraction=0.2, max_iter=15, random_state=0)
-    adam = _fit(LowRankRNNRegressor(solver="adam", **params), X, y)
-    auto = _fit(LowRankRNNRegressor(**params), X, y)
+    adam = fit_quietly(LowRankRNNRegressor(solver="adam", **params), X, y)
+    auto = fit_quietly(LowRankRNNRegressor(**params), X, y)
     assert len(auto.validation_loss_curve_) == len(auto.loss_curve_) == auto.n_iter_ > adam.n_iter_
     # The same held-out trials in both stages, and L-BFGS's parameters kept only where they beat Adam's there.
     np.testing.assert_allclose(auto.validation_loss_curve_[:adam.n_iter_], adam.validation_loss_curve_)

@@ -22,12 +22,6 @@ def teacher():
                                 rate_range=(10.0, 40.0), random_state=0)
 
 
-def _fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
-
-
 # -- the loss and the metrics --------------------------------------------------------------------------------------
 
 def test_poisson_nll_is_half_deviance_with_the_likelihood_gradient():
@@ -69,28 +63,28 @@ def test_bits_per_spike_nan_aware_and_checks():
 
 # -- the estimators ------------------------------------------------------------------------------------------------
 
-def test_poisson_fit_predicts_expected_counts(teacher):
+def test_poisson_fit_predicts_expected_counts(teacher, fit_quietly):
     d = teacher
-    est = _fit(LowRankRNNRegressor(rank=2, loss="poisson", max_iter=30, random_state=0), d.X, d.y)
+    est = fit_quietly(LowRankRNNRegressor(rank=2, loss="poisson", max_iter=30, random_state=0), d.X, d.y)
     pred = est.predict(d.X)
     assert pred.shape == d.y.shape and np.all(pred > 0)
     assert est.rate_gain_.shape == est.rate_offset_.shape == (24,)
     assert est.score(d.X, d.y) == pytest.approx(d2_poisson_score_trials(d.y, pred), rel=1e-5)
     assert bits_per_spike(d.y, pred) > 0.5 * bits_per_spike(d.y, d.rates) > 0
     # Squared error fits keep no Poisson readout.
-    se = _fit(clone(est).set_params(loss="squared_error", max_iter=1), d.X, d.y)
+    se = fit_quietly(clone(est).set_params(loss="squared_error", max_iter=1), d.X, d.y)
     assert not hasattr(se, "rate_gain_")
 
 
-def test_poisson_fit_is_deterministic_and_non_integer_counts_accepted(teacher):
+def test_poisson_fit_is_deterministic_and_non_integer_counts_accepted(teacher, fit_quietly):
     d = teacher
     y = d.y * 0.5  # non-integer non-negative targets, as PoissonRegressor accepts
-    a = _fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=2, random_state=3), d.X, y)
-    b = _fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=2, random_state=3), d.X, y)
+    a = fit_quietly(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=2, random_state=3), d.X, y)
+    b = fit_quietly(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=2, random_state=3), d.X, y)
     np.testing.assert_array_equal(a.predict(d.X), b.predict(d.X))
 
 
-def test_negative_counts_and_silent_neurons(teacher):
+def test_negative_counts_and_silent_neurons(teacher, fit_quietly):
     d = teacher
     y = d.y.copy()
     y[0, 0, 3] = -1.0
@@ -100,16 +94,16 @@ def test_negative_counts_and_silent_neurons(teacher):
     y = d.y.copy()
     y[..., 5] = 0.0
     with pytest.warns(UserWarning, match=r"Neuron\(s\) \[5\] of y never fire"):
-        _fit(est, d.X, y)
+        fit_quietly(est, d.X, y)
     # NaN (not recorded) is not a negative count.
     y = d.y.copy()
     y[0, :, 2] = np.nan
-    _fit(est, d.X, y)
+    fit_quietly(est, d.X, y)
 
 
-def test_mixture_with_poisson_readout(teacher):
+def test_mixture_with_poisson_readout(teacher, fit_quietly):
     d = teacher
-    mix = _fit(GaussianMixtureRNN(2, n_units=64, loss="poisson", max_iter=3, random_state=0), d.X, d.y[..., :4])
+    mix = fit_quietly(GaussianMixtureRNN(2, n_units=64, loss="poisson", max_iter=3, random_state=0), d.X, d.y[..., :4])
     pred = mix.predict(d.X)
     assert pred.shape == (36, 30, 4) and np.all(pred > 0)
     assert mix.rate_gain_.shape == (4,)
@@ -126,7 +120,7 @@ def _ragged(d, lengths=(30, 22, 15)):
     return [d.X[i, :n] for i, n in zip(idx, cut)], [d.y[i, :n] for i, n in zip(idx, cut)], cut
 
 
-def test_ragged_fit_equals_hand_padded_fit(teacher):
+def test_ragged_fit_equals_hand_padded_fit(teacher, fit_quietly):
     d = teacher
     X_list, y_list, lengths = _ragged(d)
     X_pad = np.zeros_like(d.X)
@@ -134,8 +128,8 @@ def test_ragged_fit_equals_hand_padded_fit(teacher):
     for i, n in enumerate(lengths):
         X_pad[i, :n], y_pad[i, :n] = X_list[i], y_list[i]
     params = {"rank": 2, "loss": "poisson", "max_iter": 5, "random_state": 0}
-    ragged = _fit(LowRankRNNRegressor(**params), X_list, y_list)
-    padded = _fit(LowRankRNNRegressor(**params), X_pad, y_pad)
+    ragged = fit_quietly(LowRankRNNRegressor(**params), X_list, y_list)
+    padded = fit_quietly(LowRankRNNRegressor(**params), X_pad, y_pad)
     np.testing.assert_allclose(ragged.m_, padded.m_, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ragged.rate_offset_, padded.rate_offset_, rtol=1e-5, atol=1e-6)
     pred = ragged.predict(X_list)
@@ -181,10 +175,11 @@ def test_spiking_teacher_rates_and_counts():
         make_spiking_teacher(rate_range=(20.0, 5.0))
 
 
-def test_warm_start_refuses_a_change_of_loss(teacher):
+def test_warm_start_refuses_a_change_of_loss(teacher, fit_quietly):
     d = teacher
-    est = _fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=1, warm_start=True, random_state=0), d.X, d.y)
-    _fit(est, d.X, d.y)  # same loss: continues
+    est = fit_quietly(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=1, warm_start=True, random_state=0),
+                      d.X, d.y)
+    fit_quietly(est, d.X, d.y)  # same loss: continues
     with pytest.raises(ValueError, match="warm_start=True but loss='squared_error'"):
         est.set_params(loss="squared_error").fit(d.X, d.y)
 
@@ -203,10 +198,10 @@ def test_nwb_counts_and_ragged_trials(tmp_path, write_nwb):
         load_nwb_trials(path, output="counts", smoothing_sigma=20.0)
 
 
-def test_identity_readout_trains_one_shared_gain(teacher):
+def test_identity_readout_trains_one_shared_gain(teacher, fit_quietly):
     d = teacher
-    est = _fit(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=3, random_state=0), d.X, d.y)
+    est = fit_quietly(LowRankRNNRegressor(rank=1, loss="poisson", max_iter=3, random_state=0), d.X, d.y)
     assert est.module_.observation.gain.shape == (1,) and est.module_.observation.gain.requires_grad
     assert np.unique(est.rate_gain_).size == 1
-    mix = _fit(GaussianMixtureRNN(1, n_units=16, loss="poisson", max_iter=1, random_state=0), d.X, d.y[..., :3])
+    mix = fit_quietly(GaussianMixtureRNN(1, n_units=16, loss="poisson", max_iter=1, random_state=0), d.X, d.y[..., :3])
     assert mix.module_.observation.gain.shape == (3,)  # a linear readout keeps a gain per output

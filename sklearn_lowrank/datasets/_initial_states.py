@@ -39,6 +39,23 @@ def _check_output(output, noise_std):
         raise ValueError(f"noise_std must be >= 0, got {noise_std!r}.")
 
 
+def _run_trials(net, X, kappa0, condition, *, noise_std, output, rng, rate_range, bin_size, return_X_y):
+    """Run the teacher ``net`` (m, n, J, input_weights, alpha) from the latent starts ``kappa0`` of the trials,
+    with recurrent noise and without, observe the runs as ``output`` and return them as the teachers do."""
+    x0 = kappa0 @ net.m.T
+    states = simulate_rnn(net.J, net.input_weights, X, alpha=net.alpha, initial_state=x0, noise_std=noise_std,
+                          random_state=rng)
+    clean = simulate_rnn(net.J, net.input_weights, X, alpha=net.alpha, initial_state=x0)
+    y, rates = _observe(np.concatenate([states, clean]), output, rng, rate_range, bin_size)
+    n = condition.size
+    if return_X_y:
+        return X.astype(np.float32), y[:n].astype(np.float32)
+    return Bunch(X=X.astype(np.float32), y=y[:n].astype(np.float32), states=states, clean_states=clean,
+                 initial_states=x0, initial_latents=kappa0, rates=None if rates is None else rates[:n],
+                 clean_rates=None if rates is None else rates[n:], condition=condition, m=net.m, n=net.n,
+                 J=net.J, input_weights=net.input_weights, alpha=net.alpha)
+
+
 def make_trial_state_teacher(
     n_units=100,
     rank=2,
@@ -110,18 +127,8 @@ def make_trial_state_teacher(
     condition = np.repeat(np.arange(n_conditions), n_trials_per_condition)
     X = net.X[condition]
     kappa0 = initial_std * rng.standard_normal((condition.size, rank))
-    x0 = kappa0 @ net.m.T
-    states = simulate_rnn(net.J, net.input_weights, X, alpha=alpha, initial_state=x0, noise_std=noise_std,
-                          random_state=rng)
-    clean = simulate_rnn(net.J, net.input_weights, X, alpha=alpha, initial_state=x0)
-    y, rates = _observe(np.concatenate([states, clean]), output, rng, rate_range, bin_size)
-    n = condition.size
-    if return_X_y:
-        return X.astype(np.float32), y[:n].astype(np.float32)
-    return Bunch(X=X.astype(np.float32), y=y[:n].astype(np.float32), states=states, clean_states=clean,
-                 initial_states=x0, initial_latents=kappa0, rates=None if rates is None else rates[:n],
-                 clean_rates=None if rates is None else rates[n:], condition=condition, m=net.m, n=net.n,
-                 J=net.J, input_weights=net.input_weights, alpha=alpha)
+    return _run_trials(net, X, kappa0, condition, noise_std=noise_std, output=output, rng=rng,
+                       rate_range=rate_range, bin_size=bin_size, return_X_y=return_X_y)
 
 
 def make_rotational_dynamics(
@@ -195,15 +202,6 @@ def make_rotational_dynamics(
     r = rng.uniform(*radius, size=n_conditions)
     kappa0 = (r[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1))[condition]
     X = np.zeros((condition.size, n_timesteps, 0))
-    w_in = np.zeros((0, n_units))
-    states = simulate_rnn(J, w_in, X, alpha=alpha, initial_state=kappa0 @ m.T, noise_std=noise_std,
-                          random_state=rng)
-    clean = simulate_rnn(J, w_in, X, alpha=alpha, initial_state=kappa0 @ m.T)
-    y, rates = _observe(np.concatenate([states, clean]), output, rng, rate_range, bin_size)
-    k = condition.size
-    if return_X_y:
-        return X.astype(np.float32), y[:k].astype(np.float32)
-    return Bunch(X=X.astype(np.float32), y=y[:k].astype(np.float32), states=states, clean_states=clean,
-                 initial_states=kappa0 @ m.T, initial_latents=kappa0, rates=None if rates is None else rates[:k],
-                 clean_rates=None if rates is None else rates[k:], condition=condition, m=m, n=n, J=J,
-                 input_weights=w_in, alpha=alpha)
+    net = Bunch(m=m, n=n, J=J, input_weights=np.zeros((0, n_units)), alpha=alpha)
+    return _run_trials(net, X, kappa0, condition, noise_std=noise_std, output=output, rng=rng,
+                       rate_range=rate_range, bin_size=bin_size, return_X_y=return_X_y)

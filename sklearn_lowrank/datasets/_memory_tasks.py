@@ -24,6 +24,16 @@ def _romo_pairs(f_min: float = 10.0, f_max: float = 34.0, diffs=(-24, -16, -8, 8
             for base in range(int(max(f_min - d, f_min)), int(min(f_max, f_max - d)) + 1)]
 
 
+def _delayed_trials(rng, n_trials, dt, steps, delay_bounds, n_inputs, input_noise_std):
+    """Empty trials of a delayed comparison: fixation, first stimulus, a delay drawn per trial, second stimulus and
+    decision (``steps``: the steps of all periods but the delay). Returns X (input noise only), y (all NaN) and each
+    trial's delay in steps; every trial is as long as one with the longest delay."""
+    delays = np.array([_steps(d, dt, "delay_duration") for d in _draw_durations(rng, delay_bounds, n_trials)])
+    n_steps = sum(steps) + _steps(delay_bounds[1], dt, "delay_duration")
+    X = _noisy_inputs(rng, n_trials, n_steps, n_inputs, input_noise_std)
+    return X, np.full((n_trials, n_steps, 1), np.nan), delays
+
+
 def make_working_memory_task(
     n_trials=200,
     *,
@@ -108,11 +118,7 @@ def make_working_memory_task(
     n = len(design)
     f_mid, f_span = (arr.max() + arr.min()) / 2.0, max(arr.max() - arr.min(), 1e-12)
 
-    delays = np.array([_steps(d, dt, "delay_duration") for d in _draw_durations(rng, delay_bounds, n)])
-    max_delay = _steps(delay_bounds[1], dt, "delay_duration")
-    n_steps = n_fix + n_s1 + max_delay + n_s2 + n_dec
-    X = _noisy_inputs(rng, n, n_steps, 1, input_noise_std)
-    y = np.full((n, n_steps, 1), np.nan)
+    X, y, delays = _delayed_trials(rng, n, dt, (n_fix, n_s1, n_s2, n_dec), delay_bounds, 1, input_noise_std)
     choice = np.where(f1 > f2, 1.0, -1.0)
     s2_start = n_fix + n_s1 + delays
     for i in range(n):
@@ -200,11 +206,7 @@ def make_delayed_match_to_sample_task(
     design = np.array(grid)[_trial_design(n_trials, n_repeats, grid, rng)]
     sample, test = design[:, 0], design[:, 1]
     n = len(design)
-    delays = np.array([_steps(d, dt, "delay_duration") for d in _draw_durations(rng, delay_bounds, n)])
-    max_delay = _steps(delay_bounds[1], dt, "delay_duration")
-    n_steps = n_fix + n_s1 + max_delay + n_s2 + n_dec
-    X = _noisy_inputs(rng, n, n_steps, 2, input_noise_std)
-    y = np.full((n, n_steps, 1), np.nan)
+    X, y, delays = _delayed_trials(rng, n, dt, (n_fix, n_s1, n_s2, n_dec), delay_bounds, 2, input_noise_std)
     match = sample == test
     choice = np.where(match, 1.0, -1.0)
     test_start = n_fix + n_s1 + delays

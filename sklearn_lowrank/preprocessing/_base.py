@@ -47,6 +47,21 @@ class _TrialTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
+def _identity_inverse_transform(self, X):
+    """Identity (the transform cannot be undone; see Notes).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_trials, n_timesteps, n_features) or (n_samples, n_features)
+
+    Returns
+    -------
+    X : ndarray of the same shape, float32
+    """
+    X, ndim = self._validate(X, reset=False)
+    return self._output(X, ndim)
+
+
 def _nanmean(X: np.ndarray, axis) -> np.ndarray:
     """nanmean without the 'mean of empty slice' warning (all-NaN slices give NaN)."""
     with warnings.catch_warnings():

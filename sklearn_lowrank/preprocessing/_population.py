@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
-from ._base import _nanmean, _TrialTransformer
+from ._base import _identity_inverse_transform, _nanmean, _TrialTransformer
 
 # ---------------------------------------------------------------------------------------------------------------
 # Condition-independent mean and PCA denoising
@@ -202,16 +202,4 @@ class PCADenoiser(_TrialTransformer):
         out = self.mean_ + (centred @ self.components_.T) @ self.components_
         return self._output(np.where(missing, np.nan, out), ndim)
 
-    def inverse_transform(self, X):
-        """Identity (the projection is not invertible; see Notes).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_trials, n_timesteps, n_features) or (n_samples, n_features)
-
-        Returns
-        -------
-        X : ndarray of the same shape, float32
-        """
-        X, ndim = self._validate(X, reset=False)
-        return self._output(X, ndim)
+    inverse_transform = _identity_inverse_transform

@@ -10,7 +10,7 @@ from scipy.ndimage import gaussian_filter1d
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import _nanmean, _TrialTransformer
+from ._base import _identity_inverse_transform, _nanmean, _TrialTransformer
 
 # ---------------------------------------------------------------------------------------------------------------
 # Smoothing and binning along time
@@ -97,19 +97,7 @@ class GaussianSmoother(_TrialTransformer):
             out = np.where(observed & (den > 0), num / np.where(den > 0, den, 1.0), np.nan)
         return self._output(out, ndim)
 
-    def inverse_transform(self, X):
-        """Identity (smoothing is not invertible; see Notes).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_trials, n_timesteps, n_features) or (n_samples, n_features)
-
-        Returns
-        -------
-        X : ndarray of the same shape, float32
-        """
-        X, ndim = self._validate(X, reset=False)
-        return self._output(X, ndim)
+    inverse_transform = _identity_inverse_transform
 
 
 class TimeBinner(_TrialTransformer):
