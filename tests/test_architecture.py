@@ -38,9 +38,6 @@ KNOWN_REEXPORTS = {("_core.training", name) for name in ("LOSSES", "masked_mse",
 
 #: Most lines of code below a function's docstring (figure builders in plotting may reach FIGURE_LIMIT).
 LINE_LIMIT, FIGURE_LIMIT = 60, 100
-#: Files another issue is rewriting: their long functions are listed by ``python tests/test_architecture.py``, not
-#: failed on here. The training issue (#21) is splitting ``train`` into one small function per stage.
-OWNED_ELSEWHERE = {"_core/training.py", "_core/solvers.py"}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -299,9 +296,9 @@ def test_the_docs_page_draws_every_layer():
             assert f"``{pattern.removesuffix('.*')}" in page, (name, pattern)
 
 
-def test_no_long_function_outside_the_files_other_issues_rewrite():
-    too_long = [(f, name, n) for f, name, n in long_functions(PACKAGE_DIR) if f not in OWNED_ELSEWHERE
-                and not (f.startswith("plotting/") and n <= FIGURE_LIMIT)]
+def test_no_long_function():
+    too_long = [(f, name, n) for f, name, n in long_functions(PACKAGE_DIR)
+                if not (f.startswith("plotting/") and n <= FIGURE_LIMIT)]
     assert too_long == []
 
 
