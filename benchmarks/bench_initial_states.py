@@ -22,9 +22,9 @@ Sections (all by default, or those named on the command line):
   starts that differ per trial, 10-60 Hz, 20 ms bins). Bits per spike on held-out trials after the first 10
   steps: per-trial Poisson fit (starts inferred from those steps), shared-state Poisson fit, and the smoothed
   condition PSTH of the training trials (Gaussian, sigma 2 bins).
-- ``rank``: rank chosen by ``GridSearchCV`` (rank 1..4, ``initial_state="per_trial"``, 3-fold, the
-  ``make_initial_state_scorer(n_steps=10)`` scorer, ``refit=one_standard_error_rule``) on 5 teachers with
-  per-trial starts (30 units, ranks 1, 2, 3, 2, 3, one input, 45 trials of 30 steps).
+- ``rank``: rank chosen by ``LowRankRNNRegressorCV(scoring=make_initial_state_scorer(n_steps=10))`` with its
+  defaults (ranks 1..5, 5 folds, paired rule, ``tol="auto"``) around ``initial_state="per_trial"`` fits, on 5
+  teachers with per-trial starts (30 units, ranks 1, 2, 3, 2, 3, one input, 45 trials of 30 steps).
 
 Usage::
 
@@ -41,9 +41,8 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV, KFold
 
-from sklearn_lowrank import LowRankRNNRegressor, make_initial_state_scorer, one_standard_error_rule
+from sklearn_lowrank import LowRankRNNRegressor, LowRankRNNRegressorCV, make_initial_state_scorer
 from sklearn_lowrank import split_observed_steps as split
 from sklearn_lowrank._core.trial_states import infer_trial_states
 from sklearn_lowrank.datasets import make_rotational_dynamics, make_trial_state_teacher
@@ -220,21 +219,19 @@ def section_single():
 
 
 def section_rank():
-    print("\n[rank] GridSearchCV over rank 1..4, initial_state='per_trial', per-trial scorer (n_steps=10)")
-    _row("teacher (true rank)", "chosen (1SE)", "chosen (best)", "mean scores", "")
+    print("\n[rank] LowRankRNNRegressorCV(scoring=make_initial_state_scorer(10)), its defaults (ranks 1..5, "
+          "5 folds, paired rule, tol='auto'), initial_state='per_trial'")
+    _row("teacher (true rank)", "chosen (rule)", "chosen (best)", "mean scores (ranks 1..5)", "")
     hits = 0
     for seed, rank in enumerate((1, 2, 3, 2, 3)):
         d = make_trial_state_teacher(n_units=30, rank=rank, n_inputs=1, n_conditions=45, n_timesteps=30,
                                      output="states", noise_std=0.02, random_state=seed)
-        grid = GridSearchCV(LowRankRNNRegressor(initial_state="per_trial", random_state=0),
-                            {"rank": [1, 2, 3, 4]}, cv=KFold(3), scoring=make_initial_state_scorer(n_steps=K),
-                            refit=one_standard_error_rule)
-        grid.fit(d.X, d.y)
-        chosen = grid.cv_results_["param_rank"][grid.best_index_]
-        best = grid.cv_results_["param_rank"][int(np.argmax(grid.cv_results_["mean_test_score"]))]
-        hits += int(chosen == rank)
-        scores = " ".join(f"{s:.4f}" for s in grid.cv_results_["mean_test_score"])
-        _row(f"seed {seed} (rank {rank})", f"{chosen}", f"{best}", "   " + scores)
+        search = LowRankRNNRegressorCV(estimator=LowRankRNNRegressor(initial_state="per_trial", random_state=0),
+                                       scoring=make_initial_state_scorer(n_steps=K)).fit(d.X, d.y)
+        means = search.cv_results_["mean_test_score"]
+        best = search.cv_results_["param_rank"][int(np.argmax(means))]
+        hits += int(search.rank_ == rank)
+        _row(f"seed {seed} (rank {rank})", f"{search.rank_}", f"{best}", "   " + " ".join(f"{s:.4f}" for s in means))
     _row("recovered", f"{hits}/5")
 
 
