@@ -32,12 +32,23 @@ def _check_ranks(ranks) -> list:
     return ints + ([None] if None in ranks else [])
 
 
-def _fit_and_score(estimator, X, y, train, test, rank):
+def _check_scoring(scoring):
+    """The ``scoring`` parameter as given (None or a callable); a clear error for a string."""
+    if isinstance(scoring, str):
+        raise ValueError(f"scoring={scoring!r}: scikit-learn's named scorers read 2D targets, not trials; pass None "
+                         "(the estimator's own score) or a callable scorer(estimator, X, y), e.g. "
+                         "make_initial_state_scorer(10).")
+    return scoring
+
+
+def _fit_and_score(estimator, X, y, train, test, rank, scorer):
     start = time.perf_counter()
     est = clone(estimator).set_params(rank=rank)
     est.fit(_safe_indexing(X, train), _safe_indexing(y, train))
     fit_time = time.perf_counter() - start
-    return est.score(_safe_indexing(X, test), _safe_indexing(y, test)), fit_time
+    X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
+    score = est.score(X_test, y_test) if scorer is None else scorer(est, X_test, y_test)
+    return float(score), fit_time
 
 
 def _results_table(ranks, scores, times) -> dict:
@@ -58,8 +69,10 @@ def _results_table(ranks, scores, times) -> dict:
 class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
     """Low-rank RNN whose rank is chosen by cross-validation over trials, then refitted on every trial.
 
-    Every candidate rank is fitted on the training trials of every fold and scored on the others with the
-    estimator's ``score`` (held-out R^2, or Poisson D^2 for an estimator with ``loss="poisson"``). The smallest
+    Every candidate rank is fitted on the training trials of every fold and scored on the others with
+    ``scoring`` (by default the estimator's ``score``: held-out R^2, or Poisson D^2 for an estimator with
+    ``loss="poisson"``; for fits with ``initial_state="per_trial"``,
+    :func:`~sklearn_lowrank.make_initial_state_scorer` infers each held-out trial's start first). The smallest
     rank whose mean score is within ``max(SE, tol)`` of the best mean is chosen and refitted on all trials; with
     ``paired=True`` (the default) SE is the standard error over folds of the rank's fold-by-fold difference to the
     best rank (:func:`~sklearn_lowrank.one_standard_error_rule` with ``paired=True``): every rank is scored on the
@@ -78,6 +91,12 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         Splits of the trials (axis 0), as in ``GridSearchCV``; an int gives ``KFold(cv)``. Repeated conditions
         (several trials each) want a ``GroupKFold`` and the conditions as ``groups`` in :meth:`fit`, so that a
         held-out condition is new to the fit.
+    scoring : callable or None, default=None
+        How a fold's fit is scored on its held-out trials. None: the estimator's ``score`` (R^2, or D^2 with
+        ``loss="poisson"``). A callable ``scorer(estimator, X, y)`` returning a float, higher is better, as
+        scikit-learn's ``scoring=`` takes: e.g. ``make_initial_state_scorer(10)`` for fits with
+        ``initial_state="per_trial"``, whose held-out trials need their starts inferred from their first steps.
+        Named scorers (strings) are refused: scikit-learn's metrics read 2D targets, not trials.
     tol : float >= 0 or "auto", default="auto"
         In units of the score: ranks whose mean score is within ``max(SE, tol)`` of the best count as ties.
         "auto" is ``1e-3 * |best mean score|``: 1e-3 for R^2 near 1 (folds of clean rates agree so closely that
@@ -109,6 +128,8 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         The tolerance the rule used, in units of the score (``tol`` resolved).
     best_estimator_ : LowRankRNNRegressor
         The chosen rank refitted on every trial; :meth:`predict`, :meth:`transform` and :meth:`score` use it.
+    scorer_ : callable or None
+        The scorer of every fold and of :meth:`score` (``scoring`` as given; None: the estimator's ``score``).
     refit_time_ : float
         Seconds spent refitting the chosen rank on every trial.
     n_splits_ : int
@@ -137,27 +158,29 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         "ranks": ["array-like"],
         "estimator": [HasMethods(["fit", "score", "set_params"]), None],
         "cv": ["cv_object"],
+        "scoring": [callable, str, None],
         "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "paired": ["boolean"],
         "n_jobs": [Integral, None],
         "callback": [callable, None],
     }
 
-    def __init__(self, ranks=(1, 2, 3, 4, 5), *, estimator=None, cv=5, tol="auto", paired=True, n_jobs=None,
-                 callback=None):
+    def __init__(self, ranks=(1, 2, 3, 4, 5), *, estimator=None, cv=5, scoring=None, tol="auto", paired=True,
+                 n_jobs=None, callback=None):
         self.ranks = ranks
         self.estimator = estimator
         self.cv = cv
+        self.scoring = scoring
         self.tol = tol
         self.paired = paired
         self.n_jobs = n_jobs
         self.callback = callback
 
-    def _cross_validate(self, estimator, X, y, ranks, splits):
+    def _cross_validate(self, estimator, X, y, ranks, splits, scorer):
         """(n_ranks, n_splits) held-out scores and fit times; the callback hears of each fit as it ends."""
         jobs = [(rank, k, train, test) for rank in ranks for k, (train, test) in enumerate(splits)]
         out = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-            delayed(_fit_and_score)(estimator, X, y, train, test, rank) for rank, _, train, test in jobs)
+            delayed(_fit_and_score)(estimator, X, y, train, test, rank, scorer) for rank, _, train, test in jobs)
         scores, times = np.empty(len(jobs)), np.empty(len(jobs))
         for i, ((score, fit_time), (rank, k, _, _)) in enumerate(zip(out, jobs)):
             scores[i], times[i] = score, fit_time
@@ -182,6 +205,7 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         self : object
         """
         ranks = _check_ranks(self.ranks)
+        scorer = _check_scoring(self.scoring)
         estimator = LowRankRNNRegressor() if self.estimator is None else self.estimator
         with warnings.catch_warnings():
             # the one validator's errors before any fold is fitted; its warnings come from the refit below
@@ -190,10 +214,11 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         # folds index trials: array-likes become arrays; lists of trials (ragged) and DataFrames index as they are
         X, y = (a if isinstance(a, list | tuple) or hasattr(a, "iloc") else np.asarray(a) for a in (X, y))
         splits = list(check_cv(self.cv).split(np.zeros((n_trials, 1)), groups=groups))
-        results = _results_table(ranks, *self._cross_validate(estimator, X, y, ranks, splits))
+        results = _results_table(ranks, *self._cross_validate(estimator, X, y, ranks, splits, scorer))
         best, se = rule_standard_errors(results, self.paired)
         results["rule_se_test_score"] = se
         self.cv_results_ = results
+        self.scorer_ = scorer
         self.n_splits_ = len(splits)
         self.tol_ = _resolve_tol(self.tol, results["mean_test_score"][best])
         self.best_index_ = choose(results, "param_rank", tol=self.tol_, paired=self.paired)
@@ -236,7 +261,11 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         return self.best_estimator_.transform(X, initial_state=initial_state)
 
     def score(self, X, y, sample_weight=None):
-        """Score of :attr:`best_estimator_`: R^2, or Poisson D^2 with ``loss="poisson"`` (see its ``score``).
+        """Score of :attr:`best_estimator_` by :attr:`scorer_`, the scorer the folds were scored with.
+
+        As ``GridSearchCV.score``: with ``scoring=None`` the estimator's own ``score`` (R^2, or Poisson D^2 with
+        ``loss="poisson"``); with a callable, ``scorer_(best_estimator_, X, y)`` (e.g. the later steps of each
+        trial after its start is inferred from the first ones, for ``make_initial_state_scorer``).
 
         Parameters
         ----------
@@ -249,7 +278,11 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         score : float
         """
         check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.score(X, y, sample_weight=sample_weight)
+        if self.scorer_ is None:
+            return self.best_estimator_.score(X, y, sample_weight=sample_weight)
+        if sample_weight is None:
+            return float(self.scorer_(self.best_estimator_, X, y))
+        return float(self.scorer_(self.best_estimator_, X, y, sample_weight=sample_weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -5,9 +5,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
 
-from sklearn_lowrank import LowRankRNNRegressor, make_initial_state_scorer, split_observed_steps
+from sklearn_lowrank import LowRankRNNRegressor, LowRankRNNRegressorCV, make_initial_state_scorer, split_observed_steps
 from sklearn_lowrank._core import LowRankRNN
 from sklearn_lowrank._core.trial_states import infer_trial_states
 from sklearn_lowrank.datasets import make_rotational_dynamics, make_trial_state_teacher
@@ -180,6 +181,23 @@ def test_scorer_in_grid_search_prefers_per_trial_states():
     grid.fit(d.X, d.y)
     assert grid.best_params_ == {"initial_state": "per_trial"}
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=5
+def test_scorer_in_the_rank_search_finds_the_true_rank():
+    """LowRankRNNRegressorCV(scoring=the per-trial scorer) on a rank-2 teacher whose trials differ by their start."""
+    d = make_trial_state_teacher(n_units=16, rank=2, n_conditions=24, n_timesteps=20, noise_std=0.02, random_state=2)
+    scorer = make_initial_state_scorer(n_steps=8)
+    search = LowRankRNNRegressorCV([1, 2, 3], cv=3, scoring=scorer, estimator=LowRankRNNRegressor(
+        initial_state="per_trial", max_iter=5, random_state=0))
+    assert clone(search).get_params()["scoring"].n_steps == 8 and search.get_params()["scoring"] is scorer
+    search.fit(d.X, d.y)
+    means = search.cv_results_["mean_test_score"]
+    assert search.rank_ == 2 and means[1] - means[0] > 0.1  # rank 1 cannot follow the starts; rank 3 adds nothing
+    assert search.scorer_ is scorer
+    assert search.score(d.X, d.y) == scorer(search.best_estimator_, d.X, d.y)  # score() is the scorer's
+    loaded = pickle.loads(pickle.dumps(search))
+    assert repr(loaded.scorer_) == repr(scorer) and loaded.score(d.X, d.y) == search.score(d.X, d.y)
 
 
 # -- the teachers ------------------------------------------------------------------------------------------------

@@ -169,3 +169,58 @@ def test_rank_curve_draws_the_standard_error_the_rule_compared():
         bars = ax.containers[0].lines[2][0].get_segments()
         np.testing.assert_allclose([seg[1, 1] - seg[0, 1] for seg in bars], 2 * expected, atol=1e-12)
     assert np.ptp(search.cv_results_["rule_se_test_score"]) < 1e-9 < search.cv_results_["std_test_score"][0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# scoring: the scorer of every fold and of score()
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class _Spy:
+    """A scorer that records each call and scores ``3 - gain[rank]``: it prefers the rank the estimator's own
+    score ranks last."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, estimator, X, y):
+        self.calls.append((estimator.rank, X[:, 0, 0].copy()))
+        return 3.0 - estimator.gains[estimator.rank] + float(np.mean(X[:, 0, 0]))
+
+
+def test_scoring_scores_every_fold_and_score():
+    X, y, groups = _scripted_data(fold_spread=0.3)
+    spy, calls = _Spy(), []
+    search = LowRankRNNRegressorCV([1, 2, 3], estimator=_Scripted(gains={1: 0.5, 2: 1.0, 3: 2.0}),
+                                   cv=GroupKFold(4), scoring=spy, tol=0.0,
+                                   callback=lambda *args: calls.append(args)).fit(X, y, groups=groups)
+    assert [c[0] for c in spy.calls] == [r for r in (1, 2, 3) for _ in range(4)]  # each rank's fold fits
+    for rank_calls in (spy.calls[:4], spy.calls[4:8]):  # every fold's held-out trials: each group once
+        held_out = np.concatenate([x for _, x in rank_calls])
+        assert sorted(held_out.tolist()) == sorted(X[:, 0, 0].tolist()) and all(x.size == 3 for _, x in rank_calls)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], [2.65, 2.15, 1.15])
+    gains = {1: 0.5, 2: 1.0, 3: 2.0}
+    np.testing.assert_allclose([c[2] for c in calls], [3.0 - gains[r] + x.mean() for r, x in spy.calls])
+    assert search.rank_ == 1 and search.scorer_ is spy  # the scorer's choice; the own score would choose 3
+    assert len(spy.calls) == 12  # the refit is not scored
+    assert search.score(X[:3], y[:3]) == pytest.approx(2.5)  # score() is the scorer's, on the refitted rank 1
+    assert len(spy.calls) == 13 and spy.calls[-1][0] == 1
+
+
+def test_scoring_none_is_the_estimators_score():
+    X, y = make_low_rank_teacher(n_units=10, rank=1, n_trials=12, n_timesteps=6, random_state=0, return_X_y=True)
+    est = LowRankRNNRegressor(max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        default = LowRankRNNRegressorCV([1, 2], estimator=est, cv=3).fit(X, y)
+        explicit = LowRankRNNRegressorCV([1, 2], estimator=est, cv=3,
+                                         scoring=lambda e, X_, y_: e.score(X_, y_)).fit(X, y)
+    assert default.scoring is None and default.scorer_ is None
+    for k in range(3):
+        np.testing.assert_array_equal(default.cv_results_[f"split{k}_test_score"],
+                                      explicit.cv_results_[f"split{k}_test_score"])
+    assert default.score(X, y) == default.best_estimator_.score(X, y) == explicit.score(X, y)
+    with pytest.raises(ValueError, match="named scorers read 2D targets"):
+        LowRankRNNRegressorCV([1], estimator=est, cv=3, scoring="r2").fit(X, y)
+    with pytest.raises(ValueError, match="scoring"):
+        LowRankRNNRegressorCV([1], estimator=est, cv=3, scoring=3).fit(X, y)
