@@ -24,7 +24,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _version
 from ._core.canonical import canonicalize_
 from ._core.start import poisson_start
 from ._core.training import TrainingConfig, train
@@ -40,6 +39,7 @@ from ._validation import (
     check_score_y,
     check_trials_X,
 )
+from ._version import __version__
 from .metrics import d2_poisson_score_trials, r2_score_trials
 
 __all__ = ["BaseRNNEstimator"]
@@ -510,13 +510,13 @@ class BaseRNNEstimator(RegressorMixin, BaseEstimator):
         state.pop("_optimizer", None)  # optimiser moments are not needed to predict; they would pin the device
         if "module_" in state:
             state["module_"] = _cpu_copy(state["module_"])
-        state["_versions"] = {"sklearn_lowrank": _version.__version__, "torch": torch.__version__.split("+")[0]}
+        state["_versions"] = {"sklearn_lowrank": __version__, "torch": torch.__version__.split("+")[0]}
         return state
 
     def __setstate__(self, state):
         versions = state.pop("_versions", None)
         if versions is not None:
-            current = {"sklearn_lowrank": _version.__version__, "torch": torch.__version__.split("+")[0]}
+            current = {"sklearn_lowrank": __version__, "torch": torch.__version__.split("+")[0]}
             diff = {k: (v, current[k]) for k, v in versions.items() if current.get(k) != v}
             if diff:
                 details = ", ".join(f"{k} {old} (saved) vs {new} (here)" for k, (old, new) in diff.items())

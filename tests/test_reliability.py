@@ -262,7 +262,7 @@ def test_loading_under_other_versions_warns(fitted, monkeypatch, estimator_name,
         warnings.simplefilter("error")  # same versions: silent
         pickle.loads(payload)
     saved = re.escape(sklearn_lowrank.__version__), re.escape(torch.__version__.split("+")[0])
-    monkeypatch.setattr(sklearn_lowrank._version, "__version__", "99.0")
+    monkeypatch.setattr(sklearn_lowrank._base, "__version__", "99.0")  # the version _base records and compares
     monkeypatch.setattr(torch, "__version__", "1.0.0+cpu")
     with pytest.warns(UserWarning, match=rf"Loading a {estimator_name} saved under other versions: sklearn_lowrank "
                                          rf"{saved[0]} \(saved\) vs 99\.0 \(here\), torch {saved[1]} \(saved\) vs "
