@@ -32,9 +32,8 @@ LAYERS = [
 KNOWN_VIOLATIONS: set = set()
 
 #: Names that a module lists in ``__all__`` but imports from another module of the package (re-exports for old
-#: import paths). Nothing imports these from there any more; their files belong to the training issue (#21) and the
-#: command-line issues (#22, #23).
-KNOWN_REEXPORTS = {("_core.training", name) for name in ("LOSSES", "masked_mse", "masked_poisson_nll", "null_loss")}
+#: import paths), each with the issue that removes it; none is left.
+KNOWN_REEXPORTS: set = set()
 
 #: Most lines of code below a function's docstring (figure builders in plotting may reach FIGURE_LIMIT).
 LINE_LIMIT, FIGURE_LIMIT = 60, 100

@@ -11,8 +11,9 @@ import torch
 import sklearn_lowrank._core.start as start
 from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank._core import LowRankRNN
+from sklearn_lowrank._core.devices import check_same_device
 from sklearn_lowrank._core.start import data_driven_start
-from sklearn_lowrank._core.training import check_same_device, train
+from sklearn_lowrank._core.training import train
 from sklearn_lowrank.datasets import make_low_rank_teacher
 
 

@@ -11,8 +11,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank._core.losses import masked_poisson_nll
+from sklearn_lowrank._core.progress import Reporter
 from sklearn_lowrank._core.solvers import CHUNK_ENTRIES, lbfgs_chunk
-from sklearn_lowrank._core.training import Reporter
 from sklearn_lowrank.datasets import make_spiking_teacher
 
 

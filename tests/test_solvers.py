@@ -9,7 +9,8 @@ from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank._core import LowRankRNN
 from sklearn_lowrank._core.losses import LOSSES, masked_poisson_nll, null_loss
 from sklearn_lowrank._core.solvers import FullBatchObjective
-from sklearn_lowrank._core.training import _improves, evaluate_loss, train
+from sklearn_lowrank._core.stopping import _improves
+from sklearn_lowrank._core.training import evaluate_loss, train
 from sklearn_lowrank.datasets import make_spiking_teacher
 
 
@@ -157,7 +158,7 @@ def test_lbfgs_stage_keeps_adams_result_unless_it_beats_its_validation_loss(spik
 
 
 def test_lbfgs_stops_on_the_gain_of_a_window_of_steps():
-    from sklearn_lowrank._core.training import _Monitor
+    from sklearn_lowrank._core.stopping import _Monitor
 
     net = LowRankRNN(4, 1, 4, 1, alpha=0.2)
     # Explained deviance about 0.1 (null 1.0, best 0.9): tol=1e-2 asks the last 2 steps together to gain 1e-3.

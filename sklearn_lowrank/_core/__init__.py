@@ -2,8 +2,9 @@
 
 from .losses import masked_mse
 from .network import FullRankRNN, LowRankRNN, NetworkWeights, RNNBase, simulate
+from .progress import Reporter
 from .regression import regression_init
-from .training import Reporter, TrainingConfig, TrainingResult, train
+from .training import TrainingConfig, TrainingResult, train
 
 __all__ = [
     "FullRankRNN",

@@ -13,9 +13,10 @@ import copy
 import torch
 from torch import nn
 
+from .devices import check_same_device
 from .network import LINKS, PoissonReadout
 from .regression import count_state_targets, regression_init
-from .training import check_same_device, evaluate_loss
+from .training import evaluate_loss
 
 __all__ = ["data_driven_start", "poisson_start"]
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
-import time
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -18,28 +16,14 @@ import torch
 from torch import nn
 
 from .canonical import canonicalize_
-from .losses import LOSSES, masked_mse, masked_poisson_nll, null_loss
+from .devices import check_same_device, module_device
+from .losses import LOSSES, null_loss
+from .progress import Reporter
 from .solvers import FullBatchObjective, adam_epoch, lbfgs_chunk, make_optimizer
+from .stopping import _lower_learning_rate, _Monitor
 
-__all__ = [
-    "LOSSES",
-    "Reporter",
-    "TrainingConfig",
-    "TrainingResult",
-    "check_same_device",
-    "evaluate_loss",
-    "masked_mse",
-    "masked_poisson_nll",
-    "module_device",
-    "null_loss",
-    "resolve_batch_size",
-    "train",
-]
+__all__ = ["TrainingConfig", "TrainingResult", "evaluate_loss", "resolve_batch_size", "train"]
 
-#: The adaptive schedule divides the learning rate by 5 (MLPRegressor's factor) ...
-LR_DECAY = 0.2
-#: ... down to this fraction of ``learning_rate_init``.
-MIN_LR_RATIO = 1e-2
 #: Epochs in a row without improvement after which "adam+lbfgs" hands over from Adam to L-BFGS without lowering
 #: Adam's learning rate first; None: when Adam's own rule stops it (after its learning-rate decays). Measured on the
 #: spiking teacher of benchmarks/bench_spikes.py, 2 cost accuracy (R^2 of the rates 0.953 and cosine of J_eff 0.503
@@ -53,128 +37,6 @@ LBFGS_WINDOW = 2
 #: the rates 0.971 on the 500-neuron recording); 0.1 reaches cosine 0.90 and R^2 0.984 there for about 1.5 to 3
 #: times the epochs, and leaves the 2000-neuron x 320-trial fit unchanged (22 epochs); 0.01 gains nothing more.
 LBFGS_TOL_RATIO = 0.1
-#: Losses that differ by less than this are round-off of a float32 network at (numerically) zero loss.
-FLAT_LOSS = 1e-10
-
-# ---------------------------------------------------------------------------------------------------------------
-# Devices
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def module_device(module: nn.Module) -> torch.device:
-    """The device of the module's parameters (CPU for a module without parameters)."""
-    first = next(module.parameters(), None)
-    return torch.device("cpu") if first is None else first.device
-
-
-def check_same_device(module: nn.Module, *tensors: torch.Tensor | None) -> None:
-    """Raise ValueError unless every given tensor lives on the module's device (None entries are skipped).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_lowrank._core import LowRankRNN
-    >>> from sklearn_lowrank._core.training import check_same_device
-    >>> net = LowRankRNN(4, 1, 4, 1, alpha=0.2)
-    >>> check_same_device(net, torch.zeros(2, 3, 1))
-    >>> check_same_device(net, torch.zeros(2, 3, 1, device="meta"))
-    Traceback (most recent call last):
-    ...
-    ValueError: tensors on meta but the module's parameters on cpu; build the module on the data's device.
-    """
-    device = module_device(module)
-    for tensor in tensors:
-        if tensor is not None and tensor.device != device:
-            raise ValueError(f"tensors on {tensor.device} but the module's parameters on {device}; build the "
-                             "module on the data's device.")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Progress reporting
-# ---------------------------------------------------------------------------------------------------------------
-
-
-class Reporter:
-    """The one channel for training progress: the stage, the iteration, the loss, the time spent and left.
-
-    Parameters
-    ----------
-    verbose : int
-        0: silent; 1: one line per epoch (``Iteration 3 (adam 3), loss = 0.0123, 1.2 s, ~4 s left``) and one line
-        when a stage starts; >= 2: a tqdm bar per stage, named after it.
-    total : int
-        Number of epochs planned (all stages).
-    stream : file-like, default=sys.stdout
-    desc : str, default="fit"
-        Name of the bar before the first stage starts.
-
-    Examples
-    --------
-    >>> import io
-    >>> from sklearn_lowrank._core.training import Reporter
-    >>> out = io.StringIO()
-    >>> reporter = Reporter(1, 20, stream=out)
-    >>> reporter.stage("adam", 10)
-    >>> reporter.epoch(1, 0.5, None)
-    >>> reporter.stage("lbfgs", 10)
-    >>> reporter.epoch(2, 0.25, None, epochs_left=3)
-    >>> print(out.getvalue().replace("0.0 s", "T"))  # doctest: +ELLIPSIS
-    stage adam (up to 10 iterations)
-    Iteration 1 (adam 1), loss = 0.50000000, T...
-    stage lbfgs (up to 10 iterations)
-    Iteration 2 (lbfgs 1), loss = 0.25000000, T, ~... s left
-    <BLANKLINE>
-    """
-
-    def __init__(self, verbose: int, total: int, stream=None, desc: str = "fit") -> None:
-        self.verbose = verbose
-        self.stream = sys.stdout if stream is None else stream
-        self.total, self.desc = total, desc
-        self._bar = None
-        self._start = time.perf_counter()
-        self._stage, self._stage_start, self._stage_epochs = desc, self._start, 0
-
-    def stage(self, name: str, max_iter: int) -> None:
-        """A new stage (solver) starts: its own counter, announced (never a silent restart)."""
-        self._stage, self._stage_start, self._stage_epochs = name, time.perf_counter(), 0
-        if self.verbose <= 0:
-            return
-        if self.verbose >= 2:
-            from tqdm.auto import tqdm
-
-            self.close()
-            self._bar = tqdm(total=max_iter, desc=name, file=self.stream, leave=False)
-            return
-        self.stream.write(f"stage {name} (up to {max_iter} iterations)\n")
-
-    def epoch(self, epoch: int, loss: float, validation_loss: float | None, epochs_left: float | None = None):
-        """Report epoch ``epoch`` (counted over all stages); ``epochs_left`` estimates the epochs left in the stage
-        (None: no estimate, nothing shown)."""
-        self._stage_epochs += 1
-        if self.verbose <= 0:
-            return
-        if self._bar is not None:
-            postfix = {"loss": f"{loss:.4g}"}
-            if validation_loss is not None:
-                postfix["val"] = f"{validation_loss:.4g}"
-            self._bar.set_postfix(postfix, refresh=False)
-            self._bar.update(1)
-            return
-        now = time.perf_counter()
-        line = f"Iteration {epoch} ({self._stage} {self._stage_epochs}), loss = {loss:.8f}"
-        if validation_loss is not None:
-            line += f", validation loss = {validation_loss:.8f}"
-        line += f", {now - self._start:.1f} s"
-        if epochs_left is not None:
-            per_epoch = (now - self._stage_start) / self._stage_epochs
-            line += f", ~{per_epoch * epochs_left:.0f} s left"
-        self.stream.write(line + "\n")
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Training
@@ -282,122 +144,6 @@ def evaluate_loss(module: nn.Module, inputs, targets, mask, batch_size: int | No
             total += float(loss_fn(pred, targets[sl], m)) * n_obs
             count += n_obs
     return total / max(count, 1.0)
-
-
-def _tol_scale(best_loss: float, null: float | None) -> float:
-    """What ``tol`` is a fraction of: the loss itself, or for Poisson counts the deviance explained.
-
-    A squared-error loss can go to zero, so a relative improvement is meaningful. A Poisson loss of single-trial
-    counts is mostly the spiking noise, which no model removes: relative to the loss, a real improvement of the
-    rates is below any usable ``tol``. Relative to the deviance the model explains beyond the null model of mean
-    rates (``null - best_loss``), it is not. A model no better than the null falls back to the loss.
-    """
-    if null is None or not best_loss < null:
-        return best_loss
-    return null - best_loss
-
-
-def _improves(loss: float, best_loss: float, tol: float, null: float | None) -> bool:
-    """Whether ``loss`` beats ``best_loss`` by more than a fraction ``tol`` of :func:`_tol_scale`."""
-    if not math.isfinite(best_loss):
-        return loss < best_loss
-    return loss < best_loss - tol * _tol_scale(best_loss, null)
-
-
-def _lower_learning_rate(optimizer, config: TrainingConfig, result: TrainingResult, best_loss: float,
-                         best_at_last_decay: float, null: float | None = None) -> bool:
-    """The adaptive schedule: divide the learning rate by ``1 / LR_DECAY`` if the last epochs oscillated.
-
-    Epochs without improvement either lie flat within ``tol`` of the best loss (a minimum or a slow descent:
-    training has converged) or rise above it (the steps are too large to settle: a smaller rate goes further).
-    Only the second case lowers the rate, so that a fit that has converged stops as soon as with a constant rate.
-    The rate goes down to ``MIN_LR_RATIO`` times its initial value (three divisions by 5), and no further once a
-    lower rate has not improved the best loss (``best_at_last_decay``) by a fraction ``tol``: the oscillation is
-    then the noise of mini-batches at the optimum, not steps too large. ``tol`` is a fraction of
-    :func:`_tol_scale` (``null``: the null model's loss, Poisson only). Returns False when training should stop.
-    """
-    if config.learning_rate != "adaptive":
-        return False
-    if result.n_lr_decays and not _improves(best_loss, best_at_last_decay, config.tol, null):
-        return False
-    window = result.validation_loss_curve if config.early_stopping else result.loss_curve
-    window = window[-config.n_iter_no_change:]
-    # Flat: within 10 tol of the best, or within float32 round-off of a zero loss.
-    if max(window) <= best_loss + config.tol * 10.0 * _tol_scale(best_loss, null) + FLAT_LOSS:
-        return False
-    lr = optimizer.param_groups[0]["lr"] * LR_DECAY
-    if lr < config.learning_rate_init * MIN_LR_RATIO * (1.0 - 1e-9):
-        return False
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    result.n_lr_decays += 1
-    return True
-
-
-@dataclass
-class _Monitor:
-    """The stopping rule: the best monitored loss and its parameters, and the epochs since it last improved."""
-
-    tol: float
-    null: float | None
-    best_loss: float = math.inf
-    best_state: dict | None = None
-    no_improve: int = 0
-    #: Epochs without improvement that end the stage.
-    patience: int = 0
-    #: Judge the gain of the last ``patience`` epochs together (L-BFGS) rather than epoch by epoch (Adam).
-    window: bool = False
-    history: list = field(default_factory=list)  # the best loss after each epoch (window rule)
-    #: Improvements of the best loss by the last epochs (for the estimate of the epochs left).
-    gains: list = field(default_factory=list)
-
-    def update(self, module: nn.Module, monitored: float) -> None:
-        """MLPRegressor's rule with a relative tol: an epoch counts as no improvement unless it beats the best by
-        a fraction ``tol`` of :func:`_tol_scale` (the loss, or the deviance explained for Poisson counts).
-
-        With ``window``, the stage stops when the best loss of the last ``patience`` epochs together improved by
-        less than that: L-BFGS steps near the optimum each gain little, and in sum more than ``tol``.
-        """
-        self.no_improve = 0 if _improves(monitored, self.best_loss, self.tol, self.null) else self.no_improve + 1
-        if math.isfinite(self.best_loss):
-            self.gains = (self.gains + [max(self.best_loss - monitored, 0.0)])[-3:]
-        if monitored < self.best_loss:
-            self.best_loss = monitored
-            self.best_state = copy.deepcopy(module.state_dict())
-        if self.window:
-            self.history.append(self.best_loss)
-            if len(self.history) <= self.patience:
-                self.no_improve = 0
-            else:
-                gained = _improves(self.best_loss, self.history[-1 - self.patience], self.tol, self.null)
-                self.no_improve = 0 if gained else self.patience
-
-    def epochs_left(self, cap: int) -> float | None:
-        """Epochs until the stopping rule fires, if the gains keep shrinking as they did (at most ``cap``); None
-        while there is no estimate (too few epochs, or gains that do not shrink).
-
-        The gains (of the last epochs, or of the last two windows of ``patience`` epochs with ``window``), taken
-        to shrink geometrically, fall below ``tol`` of the loss's scale after ``log(threshold / gain) /
-        log(ratio)`` of them; then ``patience`` more epochs end the stage (none more with ``window``).
-        """
-        if not math.isfinite(self.best_loss):
-            return None
-        threshold = self.tol * _tol_scale(self.best_loss, self.null)
-        if self.window:
-            h, p = self.history, self.patience
-            if len(h) <= 2 * p:
-                return None
-            first, last, per, extra = h[-1 - 2 * p] - h[-1 - p], h[-1 - p] - h[-1], p, 0
-        else:
-            if len(self.gains) < 3:
-                return None
-            first, last, per, extra = self.gains[0], self.gains[-1], 2, self.patience
-        first, last = max(first, 1e-300), max(last, 1e-300)
-        if last <= threshold:
-            return float(min(cap, max(extra - self.no_improve, 0)))
-        if last >= first:
-            return None
-        return float(min(cap, per * math.log(threshold / last) / math.log(last / first) + extra))
 
 
 @dataclass
