@@ -22,11 +22,9 @@ This module imports no scikit-learn.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-__all__ = ["regression_init", "count_state_targets"]
+__all__ = ["regression_init"]
 
 
 def _cholesky(gram: torch.Tensor, ridge: float) -> torch.Tensor:
@@ -414,88 +412,3 @@ def _principal_axes(phi: torch.Tensor, k: int, max_samples: int = 8192, n_power_
         q, _ = torch.linalg.qr(sub @ q)
     _, _, vh = torch.linalg.svd((q.T @ sub).to(torch.float64), full_matrices=False)
     return vh[:k].T.to(phi.dtype).contiguous()
-
-
-def count_state_targets(
-    inputs: torch.Tensor,
-    counts: torch.Tensor,
-    mask: torch.Tensor | None,
-    *,
-    inverse_link,
-    sigma: float = 2.0,
-    scale: float = 1.0,
-    floor: float = 0.1,
-):
-    """States to start a Poisson fit from: smoothed, link-inverted and standardised rate estimates.
-
-    Trials with identical inputs are averaged first (a deterministic network predicts the same expected counts
-    for all of them, so their mean is the estimate of those counts), then each neuron's mean counts are smoothed
-    along time by a normalised Gaussian filter (missing entries left out), floored at ``floor`` times the neuron's
-    mean count (the inverse link of 0 is -inf), passed through the inverse link, centred on each neuron's mean and
-    divided by one common factor that gives them a root-mean-square spread of ``scale``. The per-neuron means and
-    the common factor are the readout's offsets and gains: ``link(gain * s + offset)`` returns the smoothed
-    rates.
-
-    Parameters
-    ----------
-    inputs : Tensor of shape (n_trials, n_timesteps, n_inputs)
-    counts : Tensor of shape (n_trials, n_timesteps, n_features)
-        Zero where ``mask`` is False.
-    mask : bool Tensor like ``counts`` or None
-    inverse_link : callable
-        Inverse of the readout's link.
-    sigma : float, default=2.0
-        Standard deviation of the smoothing, in time steps.
-    scale : float, default=1.0
-        Root mean square over neurons of the standard deviations of the returned states.
-    floor : float, default=0.1
-
-    Returns
-    -------
-    inputs : Tensor of shape (n_groups, n_timesteps, n_inputs)
-        One trial per distinct input pattern.
-    states : Tensor of shape (n_groups, n_timesteps, n_features)
-    mask : bool Tensor like ``states`` or None
-        Where some trial of the group was observed.
-    gain, offset : Tensor of shape (n_features,)
-    """
-    n_trials, n_steps, n_feat = counts.shape
-    flat = inputs.reshape(n_trials, -1)
-    if flat.shape[1] == 0:  # no inputs (or no steps): every trial is of the one condition
-        groups_x, group_of = flat[:1], torch.zeros(n_trials, dtype=torch.long, device=counts.device)
-    else:
-        groups_x, group_of = torch.unique(flat, dim=0, return_inverse=True)
-    n_groups = groups_x.shape[0]
-    if mask is None:  # no full-size weights: every entry counts once
-        sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts)
-        size = torch.bincount(group_of, minlength=n_groups).to(counts.dtype)
-        seen = size.view(-1, 1, 1).expand(n_groups, n_steps, n_feat).clone()
-    else:
-        weight = mask.to(counts.dtype)
-        sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts * weight)
-        seen = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, weight)
-    half = max(1, int(math.ceil(3 * sigma)))
-    kernel = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=counts.dtype, device=counts.device)
-                              / max(sigma, 1e-6)) ** 2)
-
-    def smooth(a):  # (G, T, F) along T, zero padding: normalised below
-        flat = a.permute(0, 2, 1).reshape(-1, 1, n_steps)
-        out = torch.nn.functional.conv1d(flat, kernel.view(1, 1, -1).to(a.dtype), padding=half)
-        return out.reshape(n_groups, n_feat, n_steps).permute(0, 2, 1)
-
-    s_sums, s_seen = smooth(sums), smooth(seen)
-    observed = seen > 0
-    rates = s_sums / s_seen.clamp_min(1e-12)
-    mean_count = (sums.sum(dim=(0, 1)) / seen.sum(dim=(0, 1)).clamp_min(1)).clamp_min(1e-6)
-    z = inverse_link(torch.maximum(rates, floor * mean_count))
-    w = observed.to(z.dtype)
-    n_obs = w.sum(dim=(0, 1)).clamp_min(1)
-    offset = (z * w).sum(dim=(0, 1)) / n_obs
-    # One gain for all neurons (the root mean square of their spreads): a neuron's spread of link-inverted rates
-    # is the only trace of the spread of its unit's state, and standardising each neuron separately would erase
-    # it (the dynamics then fit almost as well with every unit rescaled, and the connectivity is lost).
-    std = (((z - offset) ** 2 * w).sum(dim=(0, 1)) / n_obs).mean().sqrt()
-    gain = (std.clamp_min(1e-6) / scale).expand(n_feat).clone()
-    states = torch.where(observed, (z - offset) / gain, 0.0)
-    group_inputs = groups_x.reshape(n_groups, n_steps, inputs.shape[-1])
-    return group_inputs, states, None if bool(observed.all()) else observed, gain, offset
