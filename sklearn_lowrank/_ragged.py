@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["read_trials", "read_trial_pair", "observed_lengths", "ragged_lengths", "pad_trials", "pad_if_ragged",
+__all__ = ["read_trials", "read_trial_pair", "observed_lengths", "ragged_lengths", "pad_trials",
            "unpad_trials", "check_same_lengths"]
 
 #: Names of the dims of a DataArray of trials, in the order of the tensor's axes (the third takes any name).
@@ -218,19 +218,6 @@ def pad_trials(data, name: str, fill: float) -> np.ndarray:
             raise TypeError(f"{name}[{i}] has dtype {a.dtype}; pass numeric trials.")
         out[i, : a.shape[0]] = a
     return out
-
-
-def pad_if_ragged(data, name: str, fill: float):
-    """:func:`pad_trials` for a list of trials of different lengths; anything else is returned unchanged.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_lowrank._ragged import pad_if_ragged
-    >>> pad_if_ragged([np.ones((1, 2)), np.ones((3, 2))], "X", 0.0).shape
-    (2, 3, 2)
-    """
-    return data if ragged_lengths(data) is None else pad_trials(data, name, fill)
 
 
 def unpad_trials(padded: np.ndarray, lengths: np.ndarray) -> list:

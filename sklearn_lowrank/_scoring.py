@@ -13,7 +13,7 @@ from numbers import Integral
 import numpy as np
 
 from ._base import _SCORES
-from ._ragged import check_same_lengths, pad_if_ragged
+from ._ragged import check_same_lengths, read_trials
 
 __all__ = ["make_initial_state_scorer", "split_observed_steps"]
 
@@ -61,8 +61,8 @@ class _InitialStateScorer:
 
     def __call__(self, estimator, X, y, sample_weight=None) -> float:
         check_same_lengths(X, y)
-        X = pad_if_ragged(X, "X", 0.0)
-        head, tail = split_observed_steps(pad_if_ragged(y, "y", np.nan), self.n_steps)
+        X = read_trials(X, "X", fill=0.0)[0]
+        head, tail = split_observed_steps(read_trials(y, "y")[0], self.n_steps)
         if np.isnan(tail).all():
             raise ValueError(f"no trial has an observed step after its first n_steps={self.n_steps}: nothing is "
                              "left to score; lower n_steps or pass longer trials.")
