@@ -13,7 +13,9 @@ Cases (``--case``, several allowed):
   three noisy single-trial rate teachers, three Poisson count teachers), each through ``LowRankRNNRegressorCV``
   with its defaults (5 folds, grouped by condition where trials repeat conditions), beside the teacher's own
   held-out score (its ceiling).
-- ``search-cost``: ``LowRankRNNRegressorCV`` against ``GridSearchCV`` with the same rule, ranks and folds.
+- ``search-cost``: ``LowRankRNNRegressorCV`` (its rank path, and ``rank_path=False``: independent fits) against
+  ``GridSearchCV`` with the same rule, ranks and folds, on a single-trial, an averaged and a count teacher of the
+  ``rank`` case (``--kinds`` selects, ``--repeats`` runs each search several times, interleaved).
 - ``fullrank``: a full-rank teacher (rank-2 structure plus a random part of gain 0.5, 200 units, contexts and the
   70-step pre-period) fitted with ``rank=None``.
 - ``monkey``: the monkey A networks of Valente et al. (2022), ``models/mante_monkeyA_subspace_rank{1..5}_22.pt``
@@ -31,6 +33,7 @@ Usage::
 
     python benchmarks/bench_recordings.py --case synthetic --pre-period
     python benchmarks/bench_recordings.py --case rank search-cost
+    python benchmarks/bench_recordings.py --case rank --independent   # every (rank, fold) fitted on its own
     python benchmarks/bench_recordings.py --case monkey --reference-repo /path/to/lowrank_inference --ranks 1 5
 """
 
@@ -134,22 +137,22 @@ def rank_teacher(kind, rank, seed=0, n_units=60, n_conditions=16, n_repeats=6, n
     return X, y, groups, "squared_error", _r2(y, clean)
 
 
-def _search(X, y, groups, loss, max_rank):
+def _search(X, y, groups, loss, max_rank, rank_path=True):
     from sklearn.model_selection import GroupKFold
 
     from sklearn_lowrank import LowRankRNNRegressor, LowRankRNNRegressorCV
 
     cv = 5 if groups is None else GroupKFold(5, shuffle=True, random_state=0)
-    return LowRankRNNRegressorCV(ranks=range(1, max_rank + 1), cv=cv,
+    return LowRankRNNRegressorCV(ranks=range(1, max_rank + 1), cv=cv, rank_path=rank_path,
                                  estimator=LowRankRNNRegressor(loss=loss, random_state=0))
 
 
-def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto", n_conditions=16, n_repeats=6):
+def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto", n_conditions=16, n_repeats=6, rank_path=True):
     from sklearn_lowrank import LowRankRNNRegressor
 
     print(f"\nrank recovery, LowRankRNNRegressorCV(ranks=1..{max_rank}) with its defaults (paired rule, tol='auto'; "
           f"5 folds, GroupKFold over conditions when trials repeat them; estimator random_state=0, n_init={n_init}, "
-          f"solver={solver!r}; {n_conditions} conditions x {n_repeats} trials)")
+          f"solver={solver!r}; {n_conditions} conditions x {n_repeats} trials; rank_path={rank_path})")
     print(f"{'teacher':>12} {'true':>4} {'seed':>4} {'ceiling':>8} {'chosen':>6} {'time s':>7}  mean held-out score "
           "per rank (paired SE to the best)")
     hits = total = 0
@@ -157,7 +160,7 @@ def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto", n_condition
         for kind, rank in [t for t in RANK_TEACHERS if kinds is None or t[0] in kinds]:
             X, y, groups, loss, ceiling = rank_teacher(kind, rank, seed, n_conditions=n_conditions,
                                                        n_repeats=n_repeats)
-            search = _search(X, y, groups, loss, max_rank)
+            search = _search(X, y, groups, loss, max_rank, rank_path)
             search.set_params(estimator=LowRankRNNRegressor(loss=loss, n_init=n_init, solver=solver,
                                                                random_state=0))
             start = time.perf_counter()
@@ -172,8 +175,16 @@ def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto", n_condition
     print(f"true rank chosen: {hits}/{total}")
 
 
-def run_search_cost(max_rank=5, repeats=2):
-    """LowRankRNNRegressorCV against GridSearchCV with the same rule, grid and folds, on one teacher (interleaved)."""
+#: Teachers of the search-cost case: (kind, true rank) of :func:`rank_teacher`.
+SEARCH_COST_TEACHERS = [("single-trial", 2), ("averaged", 3), ("counts", 2)]
+
+
+def run_search_cost(max_rank=5, repeats=1, kinds=None):
+    """LowRankRNNRegressorCV (rank path, and independent fits) against GridSearchCV, same rule, grid and folds.
+
+    The three searches run alternately on each teacher, after a warm-up fit; each line gives the wall-clock time
+    of ``fit`` (cross-validation and refit), the chosen rank and the mean held-out score of every rank.
+    """
     import functools
 
     from sklearn.base import clone
@@ -181,21 +192,27 @@ def run_search_cost(max_rank=5, repeats=2):
 
     from sklearn_lowrank import one_standard_error_rule
 
-    X, y, groups, loss, _ = rank_teacher("single-trial", 2)
-    search = _search(X, y, groups, loss, max_rank)
-    grid = GridSearchCV(search.estimator, {"rank": list(range(1, max_rank + 1))}, cv=search.cv,
-                        refit=functools.partial(one_standard_error_rule, tol="auto", paired=True))
-    print(f"\nsearch cost, single-trial rank-2 teacher, ranks 1-{max_rank} x 5 folds + refit, run alternately")
-    print(f"{'search':>22} {'run':>3} {'time s':>7} {'chosen':>6}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clone(search.estimator).set_params(max_iter=2).fit(X, y)  # the first fit of a process pays torch's warm-up
-        for run in range(repeats):
-            for name, est in (("GridSearchCV", grid), ("LowRankRNNRegressorCV", search)):
-                start = time.perf_counter()
-                est.fit(X, y, groups=groups)
-                chosen = est.rank_ if hasattr(est, "rank_") else est.best_params_["rank"]
-                print(f"{name:>22} {run:>3} {time.perf_counter() - start:7.1f} {chosen:>6}", flush=True)
+    print(f"\nsearch cost: ranks 1-{max_rank} x 5 folds + refit, run alternately (n_jobs=None)")
+    print(f"{'teacher':>14} {'search':>28} {'run':>3} {'time s':>7} {'chosen':>6}  mean held-out score per rank")
+    for kind, rank in [t for t in SEARCH_COST_TEACHERS if kinds is None or t[0] in kinds]:
+        X, y, groups, loss, _ = rank_teacher(kind, rank)
+        path = _search(X, y, groups, loss, max_rank)
+        independent = clone(path).set_params(rank_path=False)
+        grid = GridSearchCV(path.estimator, {"rank": list(range(1, max_rank + 1))}, cv=path.cv,
+                            refit=functools.partial(one_standard_error_rule, tol="auto", paired=True))
+        searches = (("GridSearchCV", grid), ("CV(rank_path=False)", independent), ("CV(rank_path=True)", path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clone(path.estimator).set_params(max_iter=2).fit(X, y)  # the first fit of a process pays a warm-up
+            for run in range(repeats):
+                for name, est in searches:
+                    start = time.perf_counter()
+                    est.fit(X, y, groups=groups)
+                    elapsed = time.perf_counter() - start
+                    chosen = est.rank_ if hasattr(est, "rank_") else est.best_params_["rank"]
+                    scores = " ".join(f"{m:.4f}" for m in est.cv_results_["mean_test_score"])
+                    print(f"{kind + str(rank):>14} {name:>28} {run:>3} {elapsed:7.1f} {chosen:>6}  {scores}",
+                          flush=True)
 
 
 def run_fullrank(seeds, noise_std):
@@ -277,16 +294,19 @@ def main(argv=None):
     parser.add_argument("--n-conditions", type=int, default=16, help="rank: conditions per teacher")
     parser.add_argument("--n-repeats", type=int, default=6, help="rank: trials per condition")
     parser.add_argument("--kinds", nargs="+", choices=["averaged", "single-trial", "counts"],
-                        help="rank: only these teachers (default: all ten)")
+                        help="rank, search-cost: only these teachers (default: all)")
+    parser.add_argument("--repeats", type=int, default=1, help="search-cost: runs of each search per teacher")
+    parser.add_argument("--independent", action="store_true",
+                        help="rank: fit every (rank, fold) independently (LowRankRNNRegressorCV(rank_path=False))")
     parser.add_argument("--reference-repo", type=Path, help="local snapshot of adrian-valente/lowrank_inference")
     args = parser.parse_args(argv)
     if "synthetic" in args.case:
         run_synthetic(args.pre_period, args.seeds, args.ranks, args.noise)
     if "rank" in args.case:
         run_rank(args.seeds, n_init=args.n_init, kinds=args.kinds, solver=args.solver,
-                 n_conditions=args.n_conditions, n_repeats=args.n_repeats)
+                 n_conditions=args.n_conditions, n_repeats=args.n_repeats, rank_path=not args.independent)
     if "search-cost" in args.case:
-        run_search_cost()
+        run_search_cost(repeats=args.repeats, kinds=args.kinds)
     if "fullrank" in args.case:
         run_fullrank(args.seeds, args.noise)
     if "monkey" in args.case:

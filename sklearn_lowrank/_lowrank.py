@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import BaseRNNEstimator, _assign_parameters
 from ._core.canonical import canonical_factors
 from ._core.network import FullRankRNN, LowRankRNN
-from ._core.start import data_driven_start
+from ._core.start import data_driven_start, extend_rank_start
 from ._core.trial_states import TrialStates, infer_trial_states
 from ._ragged import ragged_lengths, unpad_trials
 from ._utils import _to_numpy
@@ -351,6 +351,9 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         if self.init == "auto" and self.readout == "identity":
             data_driven_start(module, X, y, mask, loss=self.loss,
                               regression_data=None if count_start is None else count_start[1])
+        lower = getattr(self, "_lower_rank_start", None)
+        if lower is not None and self._extends(fixed):
+            extend_rank_start(module, lower.to(device), X, y, mask, loss=self.loss)
         if fixed is not None:
             self._attach_fixed_states(module, fixed)
         elif _is_mode(self.initial_state, "per_trial"):
@@ -361,6 +364,25 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
             module.trial_states = TrialStates(X.shape[0], n_units, offsets=start - module.initial_state.detach(),
                                               subspace=subspace).to(device)
         return module
+
+    def _fit_extending(self, X, y, lower):
+        """``fit``, started from the fitted lower-rank network ``lower`` plus new directions where that is better.
+
+        The rank path of :class:`LowRankRNNRegressorCV`: each start of this fit is the fitted rank-r module
+        ``lower`` extended to this rank by :func:`~sklearn_lowrank._core.start.extend_rank_start` when that
+        predicts the training trials at least as well as the fit's own start; fits that cannot extend (full rank,
+        a linear readout, per-trial initial states) ignore ``lower``.
+        """
+        self._lower_rank_start = lower
+        try:
+            return self.fit(X, y)
+        finally:
+            del self._lower_rank_start
+
+    def _extends(self, fixed) -> bool:
+        """Whether a fit of these parameters can start from a lower-rank fit (see :meth:`_fit_extending`)."""
+        return (self.rank is not None and self.readout == "identity" and not _is_mode(self.initial_state, "per_trial")
+                and (fixed is None or fixed.ndim == 1))
 
     #: Per-trial offsets restricted to span(m, input vectors); False (all directions) only for the comparison in
     #: benchmarks/bench_initial_states.py.

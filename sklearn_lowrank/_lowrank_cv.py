@@ -41,14 +41,41 @@ def _check_scoring(scoring):
     return scoring
 
 
+def _score(est, X_test, y_test, scorer) -> float:
+    return float(est.score(X_test, y_test) if scorer is None else scorer(est, X_test, y_test))
+
+
 def _fit_and_score(estimator, X, y, train, test, rank, scorer):
+    """(held-out score, fit time) of one independent fit of ``rank`` on a fold."""
     start = time.perf_counter()
     est = clone(estimator).set_params(rank=rank)
     est.fit(_safe_indexing(X, train), _safe_indexing(y, train))
     fit_time = time.perf_counter() - start
+    return _score(est, _safe_indexing(X, test), _safe_indexing(y, test), scorer), fit_time
+
+
+def _fit_path(estimator, X, y, train, test, ranks, scorer) -> list:
+    """[(held-out score, fit time)] of every rank on a fold, fitted in increasing order along the rank path.
+
+    Each int rank after the first starts from the previous rank's fitted network plus new directions, where
+    that predicts the training trials at least as well as its own start (``LowRankRNNRegressor._fit_extending``);
+    None (full rank) is fitted on its own. A fit's time counts its own start and training only.
+    """
+    X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
     X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
-    score = est.score(X_test, y_test) if scorer is None else scorer(est, X_test, y_test)
-    return float(score), fit_time
+    out, lower = [], None
+    for rank in ranks:
+        start = time.perf_counter()
+        est = clone(estimator).set_params(rank=rank)
+        if lower is None or rank is None or not hasattr(est, "_fit_extending"):
+            est.fit(X_train, y_train)
+        else:
+            est._fit_extending(X_train, y_train, lower)
+        fit_time = time.perf_counter() - start
+        if rank is not None:
+            lower = est.module_
+        out.append((_score(est, X_test, y_test, scorer), fit_time))
+    return out
 
 
 def _results_table(ranks, scores, times) -> dict:
@@ -163,10 +190,11 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         "paired": ["boolean"],
         "n_jobs": [Integral, None],
         "callback": [callable, None],
+        "rank_path": ["boolean"],
     }
 
     def __init__(self, ranks=(1, 2, 3, 4, 5), *, estimator=None, cv=5, scoring=None, tol="auto", paired=True,
-                 n_jobs=None, callback=None):
+                 n_jobs=None, callback=None, rank_path=True):
         self.ranks = ranks
         self.estimator = estimator
         self.cv = cv
@@ -175,18 +203,25 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         self.paired = paired
         self.n_jobs = n_jobs
         self.callback = callback
+        self.rank_path = rank_path
 
     def _cross_validate(self, estimator, X, y, ranks, splits, scorer):
         """(n_ranks, n_splits) held-out scores and fit times; the callback hears of each fit as it ends."""
-        jobs = [(rank, k, train, test) for rank in ranks for k, (train, test) in enumerate(splits)]
-        out = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-            delayed(_fit_and_score)(estimator, X, y, train, test, rank, scorer) for rank, _, train, test in jobs)
-        scores, times = np.empty(len(jobs)), np.empty(len(jobs))
-        for i, ((score, fit_time), (rank, k, _, _)) in enumerate(zip(out, jobs)):
-            scores[i], times[i] = score, fit_time
+        scores, times = np.empty((len(ranks), len(splits))), np.empty((len(ranks), len(splits)))
+        if self.rank_path:
+            out = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+                delayed(_fit_path)(estimator, X, y, train, test, ranks, scorer) for train, test in splits)
+            fits = (((i, k), fit) for k, fold in enumerate(out) for i, fit in enumerate(fold))
+        else:
+            jobs = [(i, k) for i in range(len(ranks)) for k in range(len(splits))]
+            out = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+                delayed(_fit_and_score)(estimator, X, y, *splits[k], ranks[i], scorer) for i, k in jobs)
+            fits = zip(jobs, out)
+        for (i, k), (score, fit_time) in fits:
+            scores[i, k], times[i, k] = score, fit_time
             if self.callback is not None:
-                self.callback(rank, k, float(score))
-        return scores.reshape(len(ranks), len(splits)), times.reshape(len(ranks), len(splits))
+                self.callback(ranks[i], k, float(score))
+        return scores, times
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, groups=None):

@@ -19,7 +19,7 @@ from .network import LINKS, PoissonReadout
 from .regression import regression_init
 from .training import evaluate_loss
 
-__all__ = ["count_state_targets", "data_driven_start", "poisson_start"]
+__all__ = ["count_state_targets", "data_driven_start", "extend_rank_start", "poisson_start"]
 
 #: Random loadings of units the regression does not estimate (hidden units) are shrunk by this factor.
 HIDDEN_SCALE = 0.1
@@ -123,6 +123,97 @@ def data_driven_start(
         module.load_state_dict(random_start)
         return "random"
     return "regression"
+
+
+def _new_direction(m: torch.Tensor, n: torch.Tensor, lower_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column (m_new, n_new) of the leading singular pair of the part of m n^T outside span(lower_m) (float64).
+
+    ``m_new n_new^T`` is the best rank-one approximation of ``(I - P) m n^T``, P the orthogonal projection on the
+    columns of ``lower_m``; both columns have norm sqrt(s), s its singular value, as in the canonical form.
+    """
+    m, n, lower_m = m.double(), n.double(), lower_m.double()
+    q, _ = torch.linalg.qr(lower_m)
+    outside = m - q @ (q.T @ m)
+    qa, ra = torch.linalg.qr(outside)
+    qb, rb = torch.linalg.qr(n)
+    u, s, vt = torch.linalg.svd(ra @ rb.T)
+    scale = s[0].sqrt()
+    return (qa @ u[:, 0]) * scale, (qb @ vt[0]) * scale
+
+
+def extend_rank_start(
+    module: nn.Module,
+    lower: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    loss: str = "squared_error",
+    max_check_trials: int = 64,
+) -> str:
+    """Start a rank-(r + k) network from a fitted lower-rank one plus the leading new directions, if it helps.
+
+    The candidate holds every parameter of ``lower`` (its m, n as the first columns, its input weights, initial
+    state and Poisson readout) and, for each extra rank, one new column: the leading singular pair of the part of
+    ``module``'s own start (its data-driven regression start, or its random one) that lies outside the span of
+    the columns already held. It replaces ``module``'s start when it predicts the training trials (at most
+    ``max_check_trials``, evenly spaced) at least as well, so a rank path never starts worse than an independent
+    fit would.
+
+    Parameters
+    ----------
+    module : LowRankRNN
+        Of rank r + k, holding its own start; modified in place.
+    lower : LowRankRNN
+        A fitted network of rank r <= module's rank, with the same units, inputs, outputs and readout.
+    inputs : Tensor of shape (n_trials, n_timesteps, n_inputs)
+    targets : Tensor of shape (n_trials, n_timesteps, n_outputs)
+        Zero where unobserved.
+    mask : bool Tensor like ``targets`` or None
+    loss : {"squared_error", "poisson"}, default="squared_error"
+    max_check_trials : int, default=64
+
+    Returns
+    -------
+    start : {"path", "own"}
+        "path": the module now holds the extended lower-rank network; "own": its own start was better.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core import LowRankRNN
+    >>> from sklearn_lowrank._core.start import extend_rank_start
+    >>> teacher = LowRankRNN(20, 1, 20, 2, alpha=0.2, generator=torch.Generator().manual_seed(0))
+    >>> u = torch.randn(16, 10, 1, generator=torch.Generator().manual_seed(1))
+    >>> with torch.no_grad():
+    ...     y = teacher(u)
+    >>> lower = LowRankRNN(20, 1, 20, 1, alpha=0.2, generator=torch.Generator().manual_seed(2))
+    >>> net = LowRankRNN(20, 1, 20, 2, alpha=0.2, generator=torch.Generator().manual_seed(3))
+    >>> extend_rank_start(net, lower, u, y, None) in ("path", "own")
+    True
+    """
+    check_same_device(module, inputs, targets, mask)
+    if lower.rank > module.rank or lower.m.shape[0] != module.m.shape[0]:
+        raise ValueError(f"lower must be a network of rank <= {module.rank} with {module.m.shape[0]} units; got "
+                         f"rank {lower.rank} with {lower.m.shape[0]} units.")
+    candidate = copy.deepcopy(module)
+    with torch.no_grad():
+        m, n = lower.m.detach().double(), lower.n.detach().double()
+        for _ in range(module.rank - lower.rank):
+            m_new, n_new = _new_direction(module.m.detach(), module.n.detach(), m)
+            m, n = torch.cat([m, m_new[:, None]], dim=1), torch.cat([n, n_new[:, None]], dim=1)
+        candidate.m.copy_(m.to(candidate.m.dtype))
+        candidate.n.copy_(n.to(candidate.n.dtype))
+        candidate.input_weights.copy_(lower.input_weights)
+        candidate.initial_state.copy_(lower.initial_state)
+        if getattr(lower, "observation", None) is not None:
+            candidate.observation.load_state_dict(lower.observation.state_dict())
+    step = max(1, -(-inputs.shape[0] // max_check_trials))
+    subset = (inputs[::step], targets[::step], None if mask is None else mask[::step])
+    if not evaluate_loss(candidate, *subset, loss=loss) <= evaluate_loss(module, *subset, loss=loss):
+        return "own"
+    module.load_state_dict(candidate.state_dict())
+    return "path"
 
 
 def poisson_start(
