@@ -33,7 +33,7 @@ Usage::
 
     python benchmarks/bench_recordings.py --case synthetic --pre-period
     python benchmarks/bench_recordings.py --case rank search-cost
-    python benchmarks/bench_recordings.py --case rank --independent   # every (rank, fold) fitted on its own
+    python benchmarks/bench_recordings.py --case rank --rank-path   # each rank started from the fit below
     python benchmarks/bench_recordings.py --case monkey --reference-repo /path/to/lowrank_inference --ranks 1 5
 """
 
@@ -137,7 +137,7 @@ def rank_teacher(kind, rank, seed=0, n_units=60, n_conditions=16, n_repeats=6, n
     return X, y, groups, "squared_error", _r2(y, clean)
 
 
-def _search(X, y, groups, loss, max_rank, rank_path=True):
+def _search(X, y, groups, loss, max_rank, rank_path=False):
     from sklearn.model_selection import GroupKFold
 
     from sklearn_lowrank import LowRankRNNRegressor, LowRankRNNRegressorCV
@@ -147,7 +147,7 @@ def _search(X, y, groups, loss, max_rank, rank_path=True):
                                  estimator=LowRankRNNRegressor(loss=loss, random_state=0))
 
 
-def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto", n_conditions=16, n_repeats=6, rank_path=True):
+def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto", n_conditions=16, n_repeats=6, rank_path=False):
     from sklearn_lowrank import LowRankRNNRegressor
 
     print(f"\nrank recovery, LowRankRNNRegressorCV(ranks=1..{max_rank}) with its defaults (paired rule, tol='auto'; "
@@ -196,8 +196,8 @@ def run_search_cost(max_rank=5, repeats=1, kinds=None):
     print(f"{'teacher':>14} {'search':>28} {'run':>3} {'time s':>7} {'chosen':>6}  mean held-out score per rank")
     for kind, rank in [t for t in SEARCH_COST_TEACHERS if kinds is None or t[0] in kinds]:
         X, y, groups, loss, _ = rank_teacher(kind, rank)
-        path = _search(X, y, groups, loss, max_rank)
-        independent = clone(path).set_params(rank_path=False)
+        independent = _search(X, y, groups, loss, max_rank)
+        path = clone(independent).set_params(rank_path=True)
         grid = GridSearchCV(path.estimator, {"rank": list(range(1, max_rank + 1))}, cv=path.cv,
                             refit=functools.partial(one_standard_error_rule, tol="auto", paired=True))
         searches = (("GridSearchCV", grid), ("CV(rank_path=False)", independent), ("CV(rank_path=True)", path))
@@ -296,15 +296,15 @@ def main(argv=None):
     parser.add_argument("--kinds", nargs="+", choices=["averaged", "single-trial", "counts"],
                         help="rank, search-cost: only these teachers (default: all)")
     parser.add_argument("--repeats", type=int, default=1, help="search-cost: runs of each search per teacher")
-    parser.add_argument("--independent", action="store_true",
-                        help="rank: fit every (rank, fold) independently (LowRankRNNRegressorCV(rank_path=False))")
+    parser.add_argument("--rank-path", action="store_true",
+                        help="rank: LowRankRNNRegressorCV(rank_path=True), each rank started from the one below")
     parser.add_argument("--reference-repo", type=Path, help="local snapshot of adrian-valente/lowrank_inference")
     args = parser.parse_args(argv)
     if "synthetic" in args.case:
         run_synthetic(args.pre_period, args.seeds, args.ranks, args.noise)
     if "rank" in args.case:
         run_rank(args.seeds, n_init=args.n_init, kinds=args.kinds, solver=args.solver,
-                 n_conditions=args.n_conditions, n_repeats=args.n_repeats, rank_path=not args.independent)
+                 n_conditions=args.n_conditions, n_repeats=args.n_repeats, rank_path=args.rank_path)
     if "search-cost" in args.case:
         run_search_cost(repeats=args.repeats, kinds=args.kinds)
     if "fullrank" in args.case:

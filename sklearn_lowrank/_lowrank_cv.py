@@ -133,10 +133,23 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
     paired : bool, default=True
         SE of the fold-by-fold differences to the best rank; False: SE of the best rank's mean score.
     n_jobs : int or None, default=None
-        Fits run in parallel with joblib (each fit already uses the torch threads it is given).
+        Fits run in parallel with joblib (each fit already uses the torch threads it is given): every (rank,
+        fold) pair, or with ``rank_path=True`` every fold.
     callback : callable or None, default=None
         Called as ``callback(rank, split, score)`` after each fold's fit, in the order of the fits (rank by rank,
-        fold by fold); e.g. to advance a progress bar, as the command line does.
+        fold by fold; with ``rank_path=True`` fold by fold, ranks rising, each fold's calls once the fold is
+        done); e.g. to advance a progress bar, as the command line does.
+    rank_path : bool, default=False
+        False: every (rank, fold) pair is fitted on its own, as ``GridSearchCV`` does (same fold scores). True:
+        in each fold the ranks are fitted in increasing order and rank r+1 starts from the fitted rank-r network
+        plus the leading direction of its own data-driven start outside that network's span, wherever that start
+        predicts the training trials at least as well as its own (full rank is fitted on its own). It reaches an
+        equal or lower training loss, but it is not the default: on the ten teachers of
+        ``benchmarks/bench_recordings.py --case rank`` it chose the same ranks on the trial-averaged teachers,
+        a rank further from the truth on noisy single trials and on one count teacher (its extra directions fit
+        the noise), and it saved time only on single trials, where the independent fits stop within ten epochs
+        (see the user guide, :ref:`rank_selection`). Fit times in ``cv_results_`` count each fit's own start and
+        training.
 
     Attributes
     ----------
@@ -194,7 +207,7 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
     }
 
     def __init__(self, ranks=(1, 2, 3, 4, 5), *, estimator=None, cv=5, scoring=None, tol="auto", paired=True,
-                 n_jobs=None, callback=None, rank_path=True):
+                 n_jobs=None, callback=None, rank_path=False):
         self.ranks = ranks
         self.estimator = estimator
         self.cv = cv
