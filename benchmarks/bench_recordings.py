@@ -16,6 +16,9 @@ Cases (``--case``, several allowed):
 - ``search-cost``: ``LowRankRNNRegressorCV`` (its rank path, and ``rank_path=False``: independent fits) against
   ``GridSearchCV`` with the same rule, ranks and folds, on a single-trial, an averaged and a count teacher of the
   ``rank`` case (``--kinds`` selects, ``--repeats`` runs each search several times, interleaved).
+- ``path-fits``: fit by fit, on the first two folds of the ``search-cost`` teachers and a synthetic rank-3
+  teacher of 350 units: each rank fitted on its own and along the rank path of ``rank_path=True`` (from the same
+  fold's lower-rank path fit), with the start the path kept, training losses, held-out scores and epochs.
 - ``fullrank``: a full-rank teacher (rank-2 structure plus a random part of gain 0.5, 200 units, contexts and the
   70-step pre-period) fitted with ``rank=None``.
 - ``monkey``: the monkey A networks of Valente et al. (2022), ``models/mante_monkeyA_subspace_rank{1..5}_22.pt``
@@ -183,18 +186,22 @@ def run_search_cost(max_rank=5, repeats=1, kinds=None):
     """LowRankRNNRegressorCV (rank path, and independent fits) against GridSearchCV, same rule, grid and folds.
 
     The three searches run alternately on each teacher (odd runs in reverse order), after a warm-up fit; each line
-    gives the wall-clock time of ``fit`` (cross-validation and refit), the chosen rank and the mean held-out score
-    of every rank.
+    gives the wall-clock and CPU seconds of ``fit`` (cross-validation and refit; with ``OMP_NUM_THREADS=1`` and
+    ``n_jobs=None`` the CPU time is the work done, which a shared machine's load barely changes), the chosen rank
+    and the mean held-out score of every rank.
     """
     import functools
 
+    import torch
     from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV
 
     from sklearn_lowrank import one_standard_error_rule
 
-    print(f"\nsearch cost: ranks 1-{max_rank} x 5 folds + refit, run alternately (n_jobs=None)")
-    print(f"{'teacher':>14} {'search':>28} {'run':>3} {'time s':>7} {'chosen':>6}  mean held-out score per rank")
+    print(f"\nsearch cost: ranks 1-{max_rank} x 5 folds + refit, run alternately (n_jobs=None; torch threads: "
+          f"{torch.get_num_threads()})")
+    print(f"{'teacher':>14} {'search':>22} {'run':>3} {'time s':>7} {'CPU s':>7} {'chosen':>6}  mean held-out score "
+          "per rank")
     for kind, rank in [t for t in SEARCH_COST_TEACHERS if kinds is None or t[0] in kinds]:
         X, y, groups, loss, _ = rank_teacher(kind, rank)
         independent = _search(X, y, groups, loss, max_rank)
@@ -207,13 +214,53 @@ def run_search_cost(max_rank=5, repeats=1, kinds=None):
             clone(path.estimator).set_params(max_iter=2).fit(X, y)  # the first fit of a process pays a warm-up
             for run in range(repeats):
                 for name, est in searches[::-1] if run % 2 else searches:  # odd runs in reverse: load drifts
-                    start = time.perf_counter()
+                    start, cpu = time.perf_counter(), time.process_time()
                     est.fit(X, y, groups=groups)
-                    elapsed = time.perf_counter() - start
+                    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
                     chosen = est.rank_ if hasattr(est, "rank_") else est.best_params_["rank"]
                     scores = " ".join(f"{m:.4f}" for m in est.cv_results_["mean_test_score"])
-                    print(f"{kind + str(rank):>14} {name:>28} {run:>3} {elapsed:7.1f} {chosen:>6}  {scores}",
-                          flush=True)
+                    print(f"{kind + str(rank):>14} {name:>22} {run:>3} {elapsed:7.1f} {cpu:7.1f} {chosen:>6}  "
+                          f"{scores}", flush=True)
+
+
+def run_path_fits(kinds=None, n_folds=2, max_rank=5):
+    """Fit by fit: each rank of a fold fitted on its own and along the rank path (from the fold's lower-rank fit)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import GroupKFold, KFold
+
+    import sklearn_lowrank._lowrank as lowrank
+    from sklearn_lowrank import LowRankRNNRegressor
+
+    starts, extend = [], lowrank.extend_rank_start
+
+    def recorded(*args, **kwargs):  # which start the path's fit kept: "path" or its own
+        starts.append(extend(*args, **kwargs))
+        return starts[-1]
+
+    lowrank.extend_rank_start = recorded
+    print(f"\nrank path, fit by fit (first {n_folds} of 5 folds): training loss (best_loss_), held-out score, epochs")
+    print(f"{'teacher':>14} {'fold':>4} {'rank':>4} {'start':>5} {'loss':>9} {'path loss':>9} {'score':>7} "
+          f"{'path':>7} {'epochs':>6} {'path':>5}")
+    teachers = [(k, r, rank_teacher(k, r)[:4]) for k, r in SEARCH_COST_TEACHERS if kinds is None or k in kinds]
+    teachers.append(("synthetic", 3, make_teacher(3, 0, False)[:2] + (None, "squared_error")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kind, true_rank, (X, y, groups, loss) in teachers:
+            cv = KFold(5) if groups is None else GroupKFold(5, shuffle=True, random_state=0)
+            base = LowRankRNNRegressor(loss=loss, random_state=0)
+            for k, (train, test) in list(enumerate(cv.split(X, y, groups)))[:n_folds]:
+                lower = None
+                for rank in range(1, max_rank + 1):
+                    own = clone(base).set_params(rank=rank).fit(X[train], y[train])
+                    starts.clear()
+                    path = clone(base).set_params(rank=rank)
+                    path = path.fit(X[train], y[train]) if lower is None else \
+                        path._fit_extending(X[train], y[train], lower)
+                    lower = path.module_
+                    print(f"{kind + str(true_rank):>14} {k:>4} {rank:>4} {starts[0] if starts else '-':>5} "
+                          f"{own.best_loss_:9.5f} {path.best_loss_:9.5f} {own.score(X[test], y[test]):7.4f} "
+                          f"{path.score(X[test], y[test]):7.4f} {own.n_iter_:>6} {path.n_iter_:>5}", flush=True)
+    lowrank.extend_rank_start = extend
 
 
 def run_fullrank(seeds, noise_std):
@@ -284,8 +331,8 @@ def run_monkey(repo: Path, ranks):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--case", nargs="+", choices=["synthetic", "rank", "search-cost", "fullrank", "monkey"],
-                        default=["synthetic"])
+    parser.add_argument("--case", nargs="+", default=["synthetic"],
+                        choices=["synthetic", "rank", "search-cost", "path-fits", "fullrank", "monkey"])
     parser.add_argument("--pre-period", action="store_true", help="synthetic / rank: 70 unobserved steps")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -308,6 +355,8 @@ def main(argv=None):
                  n_conditions=args.n_conditions, n_repeats=args.n_repeats, rank_path=args.rank_path)
     if "search-cost" in args.case:
         run_search_cost(repeats=args.repeats, kinds=args.kinds)
+    if "path-fits" in args.case:
+        run_path_fits(kinds=args.kinds)
     if "fullrank" in args.case:
         run_fullrank(args.seeds, args.noise)
     if "monkey" in args.case:
