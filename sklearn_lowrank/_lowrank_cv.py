@@ -147,8 +147,8 @@ class LowRankRNNRegressorCV(TransformerMixin, RegressorMixin, BaseEstimator):
         reached a training loss at most the independent fits' in 23 of 24 measured cases, but it is not the
         default: on the ten teachers of ``benchmarks/bench_recordings.py --case rank`` it chose the true rank on
         4 against 5 (the same ranks on trial averages; further from the truth on noisy single trials and on one
-        count teacher, where its extra directions fit noise), and it saved time only on noisy single trials
-        (about half the CPU time of ``GridSearchCV``), whose independent fits stop within ten epochs (see
+        count teacher, where its extra directions fit noise); it took about half the CPU time of
+        ``GridSearchCV`` on noisy single trials, a fifth less on counts and as much on trial averages (see
         :ref:`rank_selection`). Fit times in ``cv_results_`` count each fit's own start and training.
 
     Attributes
