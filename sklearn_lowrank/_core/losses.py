@@ -11,7 +11,7 @@ __all__ = ["LOSSES", "batch_loss", "masked_mse", "masked_poisson_nll", "null_los
 class _SquaredError(torch.autograd.Function):
     """The summed squared error in one node: autograd keeps the residuals only, and its backward scales them.
 
-    ``mse_loss`` forward and backward cost about four times this on the training loop's batches: its backward
+    ``mse_loss`` forward and backward take about three times as long on the training loop's batches: its backward
     forms the residuals again through temporaries. The residuals take the layout of ``pred`` (time-major in the
     training loop, whatever the layout of ``target``), so that the gradient reaches the recurrence contiguous.
     """
