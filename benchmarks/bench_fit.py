@@ -44,6 +44,13 @@ out column-major and the gradient of ``left`` is formed as (k, S) @ (S, N): MKL 
 other layouts (a rank-3 mini-batch step: 19.6 -> 13.6 ms). What is left per step (the sigmoid and small
 products) is not Python overhead that batching could remove.
 
+Threads (``n_threads=None`` keeps torch's setting, one per core): on the shared 2-core machine at load 4-9 the
+whole default fit took 29-64 s with 2 threads (13-28 s of CPU: threads spinning while they wait for a busy
+core), 9.6 s with ``OMP_WAIT_POLICY=PASSIVE`` and 19.5 s with one thread (3.7-4.2 s of CPU); loads differed
+between these runs. With idle cores 2 threads are faster (2.86 s against about 3-3.8 s of CPU on one thread).
+``n_threads=1`` or ``OMP_NUM_THREADS=1`` is the safe setting on shared machines (see the user guide on parallel
+fits); the default was left unchanged.
+
 Usage::
 
     python benchmarks/bench_fit.py                 # every table
