@@ -17,6 +17,40 @@ Each measurement runs in its own process so that its peak memory (max RSS) is it
 runs a tiny fit, so that one-time costs of a fresh process (the first use of torch.optim imports torch._dynamo,
 about 1 s) are timed for no procedure; the row "cold" shows a whole default fit without that warm-up.
 
+Where the time of the default fit goes (profiled with cProfile, torch.profiler and ``perf`` on the 2-core
+machine, one thread, December 2026; the machine was shared, load 3-8, so the shares are indicative):
+
+- the regression start (about a quarter of the fit): two float32 GEMMs over the subsampled samples (the Gram
+  matrix and A^T Z, 29,600 samples x 513 regressors each, about 16 GFLOP apiece) and the fill of the ~100,000
+  saturated targets (per-unit products over the gathered rows, memory-bound); the rest is element-wise passes
+  (atanh, clamps, masks). The default fit stops after 7 Adam epochs (the loss is flat from the second: the
+  start is already near the optimum, and the stopping rule waits ``n_iter_no_change`` epochs).
+- each Adam mini-batch (32 trials x 75 steps x 512 units, 1.2 million entries per full-size tensor): the per-step
+  work is not mostly Python: a mini-batch of 1 trial takes ~4 ms against ~13 ms for 32 (same load), so per-step
+  dispatch is about a third and the element work two thirds. Per step of the forward, the sigmoid (tanh is
+  formed as 2 sigmoid(2x) - 1) costs ~16 us (1 ns per entry, compute-bound in Sleef's expf), the rank-1
+  products and the in-place adds ~3 us each; the backward step is five such operations. The rest is full-size
+  passes over the mini-batch (drive, rate conversion, the gathered targets, the loss, the gradient products),
+  memory-bound: about 5 MB each, slow when other processes share the memory bandwidth, and each freshly
+  allocated tensor is paid again in page faults (~30,000 per fit in steady state).
+
+Cut in December 2026 (measured on the fit of this script and the micro-benchmarks it was profiled with): the
+squared error is one autograd node keeping the residuals (``mse_loss`` forward and backward took ~2.4 ms per
+mini-batch, the node ~0.7 ms) with the targets gathered trial by trial (the time-major gather took ~1.2 ms, the
+trial-major one 0.3 ms); tanh' is formed per step in cache instead of as a full-size tensor; the states are not
+converted when a tanh readout reads the rates only; the drive and the rates are converted in one pass each; a
+full identity readout is not sliced. For ranks above 1, the (n_units, k) factor of the per-step product is laid
+out column-major and the gradient of ``left`` is formed as (k, S) @ (S, N): MKL took 3x and 13x as long in the
+other layouts (a rank-3 mini-batch step: 19.6 -> 13.6 ms). What is left per step (the sigmoid and small
+products) is not Python overhead that batching could remove.
+
+Threads (``n_threads=None`` keeps torch's setting, one per core): on the shared 2-core machine at load 4-9 the
+whole default fit took 29-64 s with 2 threads (13-28 s of CPU: threads spinning while they wait for a busy
+core), 9.6 s with ``OMP_WAIT_POLICY=PASSIVE`` and 19.5 s with one thread (3.7-4.2 s of CPU); loads differed
+between these runs. With idle cores 2 threads are faster (2.86 s against about 3-3.8 s of CPU on one thread).
+``n_threads=1`` or ``OMP_NUM_THREADS=1`` is the safe setting on shared machines (see the user guide on parallel
+fits); the default was left unchanged.
+
 Usage::
 
     python benchmarks/bench_fit.py                 # every table

@@ -71,9 +71,11 @@ def test_linear_readout_shape_and_formula():
     torch.testing.assert_close(out, states @ net.readout_weights / 16 + net.readout_bias)
 
 
+@pytest.mark.parametrize("return_states", [True, False])
 @pytest.mark.parametrize("low_rank", [True, False])
-def test_gradcheck_float64(low_rank):
-    """The hand-written backward through time against finite differences, for every input of the recurrence."""
+def test_gradcheck_float64(low_rank, return_states):
+    """The hand-written backward through time against finite differences, for every input of the recurrence
+    (with the states among the outputs, and with the rates alone, as a tanh readout asks)."""
     from sklearn_lowrank._core.recurrence import recurrence
 
     gen = torch.Generator().manual_seed(0)
@@ -89,7 +91,8 @@ def test_gradcheck_float64(low_rank):
         left, right = rand(n_units, n_units), None
 
     def f(x0, drive, left, right=None):
-        return recurrence(x0, drive, left, right, 0.7, return_rates=True)  # states and tanh(states)
+        states, rates = recurrence(x0, drive, left, right, 0.7, return_rates=True, return_states=return_states)
+        return rates if states is None else (states, rates)
 
     inputs = (x0, drive, left) if right is None else (x0, drive, left, right)
     assert torch.autograd.gradcheck(f, inputs)
@@ -155,6 +158,25 @@ def test_masked_mse():
     target = torch.tensor([[[0.0], [0.0]]])
     assert float(masked_mse(pred, target, None)) == pytest.approx(2.5)
     assert float(masked_mse(pred, target, torch.tensor([[[True], [False]]]))) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_masked_mse_gradient_across_layouts(masked):
+    """The fused node's value and gradient against mse_loss, for time-major predictions against trial-major
+    targets (the training loop's layouts); the gradient keeps the predictions' layout."""
+    gen = torch.Generator().manual_seed(0)
+    pred = torch.randn(5, 3, 4, generator=gen, dtype=torch.float64).transpose(0, 1).requires_grad_()
+    target = torch.randn(3, 5, 4, generator=gen, dtype=torch.float64)
+    mask = torch.rand(3, 5, 4, generator=gen) > 0.3 if masked else None
+    loss = masked_mse(pred, target * (1 if mask is None else mask), mask)
+    (grad,) = torch.autograd.grad(loss, pred)
+    keep = torch.ones_like(target, dtype=torch.bool) if mask is None else mask
+    expected = torch.nn.functional.mse_loss(pred[keep], target[keep])
+    (expected_grad,) = torch.autograd.grad(expected, pred)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(grad, expected_grad)
+    assert grad.stride() == pred.stride()
+    assert torch.autograd.gradcheck(lambda p: masked_mse(p, target, mask), (pred,))
 
 
 def _toy_problem():

@@ -78,6 +78,7 @@ def simulate(
     generator: torch.Generator | None = None,
     noise: torch.Tensor | None = None,
     return_rates: bool = False,
+    return_states: bool = True,
 ):
     """Run the dynamics over a batch of trials and return the states after each update.
 
@@ -97,10 +98,12 @@ def simulate(
         Explicit noise added after each update, already scaled (instead of, or on top of, the drawn noise).
     return_rates : bool, default=False
         Also return tanh(states), computed by the simulation loop anyway.
+    return_states : bool, default=True
+        With ``return_rates``, False returns None for the states (what a tanh readout needs is the rates).
 
     Returns
     -------
-    states : Tensor of shape (n_trials, n_timesteps, n_units)
+    states : Tensor of shape (n_trials, n_timesteps, n_units) or None
         ``states[:, t]`` is x_{t+1}, the state after the update driven by ``inputs[:, t]``.
     rates : Tensor of shape (n_trials, n_timesteps, n_units), only if ``return_rates``.
     """
@@ -126,9 +129,9 @@ def simulate(
         left, right = weights.n, (weights.m * (alpha / n_units)).t()
     else:
         left, right = (weights.J * alpha).t(), None
-    out = recurrence(x, drive, left, right, 1.0 - alpha, return_rates=return_rates)
+    out = recurrence(x, drive, left, right, 1.0 - alpha, return_rates=return_rates, return_states=return_states)
     if return_rates:
-        return out[0].transpose(0, 1), out[1].transpose(0, 1)
+        return None if out[0] is None else out[0].transpose(0, 1), out[1].transpose(0, 1)
     return out.transpose(0, 1)
 
 
@@ -181,13 +184,17 @@ class RNNBase(nn.Module):
     def read_out(self, states: torch.Tensor, weights: NetworkWeights, rates: torch.Tensor | None = None):
         """Map states (n_trials, n_timesteps, n_units) to outputs (n_trials, n_timesteps, n_outputs).
 
-        ``rates`` (tanh of the states, if the simulation returned them) spares a second tanh pass.
+        ``rates`` (tanh of the states, if the simulation returned them) spares a second tanh pass; with them and a
+        tanh output, ``states`` may be None.
         """
         g_states = rates if (rates is not None and self.output_activation == "tanh") else None
         if self.readout == "identity":
-            if g_states is not None:
-                return g_states[..., : self.n_outputs]
-            return self._g(states[..., : self.n_outputs])
+            if self.n_outputs < self.n_units:
+                # Only then slice: autograd's backward of a slice copies the gradient into a new zero tensor of
+                # the trial-major layout, and the recurrence's backward would read that copy across strides.
+                states = None if states is None else states[..., : self.n_outputs]
+                g_states = None if g_states is None else g_states[..., : self.n_outputs]
+            return self._g(states) if g_states is None else g_states
         if g_states is None:
             g_states = self._g(states)
         out = torch.matmul(g_states, weights.readout_weights) / self.n_units
@@ -233,8 +240,9 @@ class RNNBase(nn.Module):
         if initial_state is None and trial_index is not None and trial_states is not None:
             initial_state = trial_states(weights, trial_index)
         want_rates = self.output_activation == "tanh"
+        # A tanh readout reads the rates only: the states are formed when asked for.
         out = simulate(weights, inputs, self.alpha, initial_state=initial_state, noise_std=noise_std,
-                       generator=generator, return_rates=want_rates)
+                       generator=generator, return_rates=want_rates, return_states=return_states or not want_rates)
         states, rates = out if want_rates else (out, None)
         outputs = self.read_out(states, weights, rates)
         if self.observation is not None:

@@ -15,7 +15,7 @@ import torch
 __all__ = ["recurrence"]
 
 
-def _forward_loop(x, drive, left, right, decay, keep):
+def _forward_loop(x, drive, left, right, decay, keep, want_states=True):
     """Run the steps; with ``keep`` also return every rate and latent product (for the backward and the readout).
 
     Work is time-major, (n_timesteps, n_trials, n_units), so that every step writes contiguous slices through
@@ -29,46 +29,52 @@ def _forward_loop(x, drive, left, right, decay, keep):
         tanh(x_t) L = s_t (2 L) - c,    z_{t+1} = decay z_t + 2 (drive_t - c R) + (s_t (2 L)) (2 R),
 
     (full rank: z_{t+1} = decay z_t + 2 (drive_t - c) + s_t (4 L)), and the states x = z / 2, the rates
-    2 s - 1 and the latent products are recovered after the loop in one vectorised pass each.
+    2 s - 1 and the latent products are recovered after the loop in one vectorised pass each (the states only
+    ``want_states``: None otherwise).
+
+    The (n_units, k) factor the steps multiply by is laid out column-major: with k > 1, MKL's product of a
+    (n_trials, n_units) block with a row-major (n_units, k) matrix takes about three times as long.
     """
     n_steps, n_trials, n_units = drive.shape
     col_sums = left.sum(0, keepdim=True)  # c, (1, k)
     drive_z = drive.new_empty((n_steps, n_trials, n_units))  # contiguous whatever the layout of drive
     if right is None:
-        left_z, right_z = left * 4.0, None
-        torch.sub(drive, col_sums, out=drive_z).mul_(2.0)
+        left_z, right_z, offset = left * 4.0, None, col_sums
     else:
-        left_z, right_z = left * 2.0, right * 2.0
-        torch.sub(drive, col_sums @ right, out=drive_z).mul_(2.0)
+        left_z, right_z, offset = (left.t() * 2.0).t(), right * 2.0, col_sums @ right
+    torch.add(offset * -2.0, drive, alpha=2.0, out=drive_z)  # 2 (drive_t - c R) in one pass
     states = drive_z  # overwritten step by step: drive_z[t] is read by the step that writes states[t]
     rates = drive.new_empty((n_steps + 1 if keep else 1, n_trials, n_units))
     latents = None
     if right is not None:
         latents = drive.new_empty((n_steps if keep else 1, n_trials, left.shape[1]))
+    # The per-step slices as views made in one call each (indexing at every step costs a dispatch per slice).
+    state_steps, rate_slots = states.unbind(0), rates.unbind(0)
+    latent_slots = None if latents is None else latents.unbind(0)
     z = x * 2.0
     for t in range(n_steps):
         slot = t if keep else 0
-        s = torch.sigmoid(z, out=rates[slot])
+        s = torch.sigmoid(z, out=rate_slots[slot])
         if right is None:
-            new = states[t].addmm_(s, left_z)
+            new = state_steps[t].addmm_(s, left_z)
         else:
-            new = states[t].addmm_(torch.mm(s, left_z, out=latents[slot]), right_z)
+            new = state_steps[t].addmm_(torch.mm(s, left_z, out=latent_slots[slot]), right_z)
         z = new.add_(z, alpha=decay)
     if keep:
-        torch.sigmoid(z, out=rates[n_steps])
-        rates.mul_(2.0).sub_(1.0)
+        torch.sigmoid(z, out=rate_slots[n_steps])
+        torch.add(rates.new_full((), -1.0), rates, alpha=2.0, out=rates)  # 2 s - 1 in one pass
         if latents is not None:
             latents.sub_(col_sums)
     else:
         rates = None
-    states.mul_(0.5)
+    states = states.mul_(0.5) if want_states else None
     return states, rates, latents
 
 
 class _Recurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x0, drive, left, right, decay):
-        states, rates, latents = _forward_loop(x0, drive, left, right, decay, keep=True)
+    def forward(ctx, x0, drive, left, right, decay, want_states):
+        states, rates, latents = _forward_loop(x0, drive, left, right, decay, keep=True, want_states=want_states)
         ctx.decay = decay
         ctx.has_right = right is not None
         ctx.set_materialize_grads(False)
@@ -80,44 +86,54 @@ class _Recurrence(torch.autograd.Function):
         rates, latents, left, right = ctx.saved_tensors
         decay = ctx.decay
         n_steps, n_trials, n_units = rates.shape[0] - 1, rates.shape[1], rates.shape[2]
-        # tanh'(x_t) = 1 - r_t^2 for every step at once: one vectorised pass instead of one per step.
-        deriv = torch.addcmul(rates.new_ones(()).expand_as(rates), rates, rates, value=-1.0)
         if grad_states is None and grad_rates is None:  # pragma: no cover - autograd calls backward with a grad
             grad_states = torch.zeros_like(rates[1:])
         grad_drive = rates.new_empty(rates[1:].shape)
         grad_latents = torch.empty_like(latents) if ctx.has_right else None
         left_t = left.t()
-        right_t = right.t() if ctx.has_right else None
+        right_t = right.contiguous().t() if ctx.has_right else None  # column-major: see _forward_loop
         carry = rates.new_zeros((n_trials, n_units))  # dL/dx_{t+1} through the later steps
+        # tanh'(x_t) = 1 - r_t^2, formed step by step while the rates are in cache (a full-size tensor of them would
+        # be written once and read twice from memory). One buffer: each step reads tanh'(x_{t+1}) before writing
+        # tanh'(x_t) over it.
+        one, deriv_next = rates.new_ones(()), torch.empty_like(carry)
+        # Per-step views made in one call each, as in the forward loop.
+        rate_steps, drive_steps = rates.unbind(0), grad_drive.unbind(0)
+        torch.addcmul(one, rate_steps[n_steps], rate_steps[n_steps], value=-1.0, out=deriv_next)
+        state_grads = None if grad_states is None else grad_states.unbind(0)
+        rate_grads = None if grad_rates is None else grad_rates.unbind(0)
+        latent_grads = grad_latents.unbind(0) if ctx.has_right else None
         for t in range(n_steps - 1, -1, -1):
             # Total dL/dx_{t+1}: through the later steps, from the states, and from the rates tanh(x_{t+1}) that
             # the readout used (chain rule through tanh folded into the step: no full-size temporary).
-            if grad_states is None:
-                g = torch.addcmul(carry, grad_rates[t], deriv[t + 1], out=grad_drive[t])
+            if state_grads is None:
+                g = torch.addcmul(carry, rate_grads[t], deriv_next, out=drive_steps[t])
             else:
-                g = torch.add(carry, grad_states[t], out=grad_drive[t])
-                if grad_rates is not None:
-                    g.addcmul_(grad_rates[t], deriv[t + 1])
-            if ctx.has_right:
-                gr = torch.mm(torch.mm(g, right_t, out=grad_latents[t]), left_t)
+                g = torch.add(carry, state_grads[t], out=drive_steps[t])
+                if rate_grads is not None:
+                    g.addcmul_(rate_grads[t], deriv_next)
+            if latent_grads is not None:
+                gr = torch.mm(torch.mm(g, right_t, out=latent_grads[t]), left_t)
             else:
                 gr = torch.mm(g, left_t)
             # dL/dx_t = decay * g + tanh'(x_t) * dL/dr_t
-            carry = gr.mul_(deriv[t]).add_(g, alpha=decay)
+            torch.addcmul(one, rate_steps[t], rate_steps[t], value=-1.0, out=deriv_next)
+            carry = gr.mul_(deriv_next).add_(g, alpha=decay)
         flat_rates = rates[:-1].reshape(-1, n_units)
         flat_grad_drive = grad_drive.reshape(-1, n_units)
         if ctx.has_right:
             k_dim = left.shape[1]
-            grad_left = flat_rates.t() @ grad_latents.reshape(-1, k_dim)
+            # As the transpose of (k, S) @ (S, N): MKL takes about ten times as long for (N, S) @ (S, k) when k > 1.
+            grad_left = (grad_latents.reshape(-1, k_dim).t() @ flat_rates).t()
             grad_right = latents.reshape(-1, k_dim).t() @ flat_grad_drive
         else:
             grad_left = flat_rates.t() @ flat_grad_drive
             grad_right = None
-        return carry, grad_drive, grad_left, grad_right, None
+        return carry, grad_drive, grad_left, grad_right, None, None
 
 
 def recurrence(x0: torch.Tensor, drive: torch.Tensor, left: torch.Tensor, right: torch.Tensor | None,
-               decay: float, *, return_rates: bool = False):
+               decay: float, *, return_rates: bool = False, return_states: bool = True):
     """States x_1..x_T of x_{t+1} = decay x_t + (tanh(x_t) left) right + drive_t.
 
     Parameters
@@ -131,17 +147,21 @@ def recurrence(x0: torch.Tensor, drive: torch.Tensor, left: torch.Tensor, right:
     return_rates : bool, default=False
         Also return tanh(x_1)..tanh(x_T), which the loop computes anyway (a tanh readout then needs no second
         pass over the states).
+    return_states : bool, default=True
+        False: the states are None (with ``return_rates``; a tanh readout needs the rates only), which spares
+        converting them.
 
     Returns
     -------
-    states : Tensor of shape (n_timesteps, n_trials, n_units)
+    states : Tensor of shape (n_timesteps, n_trials, n_units) or None
         Time-major.
     rates : Tensor of shape (n_timesteps, n_trials, n_units), only if ``return_rates``.
     """
     tensors = (x0, drive, left) if right is None else (x0, drive, left, right)
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        states, rates = _Recurrence.apply(x0, drive, left, right, decay)
+        states, rates = _Recurrence.apply(x0, drive, left, right, decay, return_states or not return_rates)
     else:
-        states, rates, _ = _forward_loop(x0, drive, left, right, decay, keep=return_rates)
+        states, rates, _ = _forward_loop(x0, drive, left, right, decay, keep=return_rates,
+                                         want_states=return_states or not return_rates)
         rates = rates[1:] if return_rates else None
     return (states, rates) if return_rates else states

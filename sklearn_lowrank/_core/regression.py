@@ -333,7 +333,9 @@ def _fill_missing(a, lower, upper, guess, rows, cols, atz, chol, max_iter, tol):
     g_reg = chol @ chol.T  # G + ridge I, the matrix the Cholesky factor stands for
 
     def a_t_entries(values):  # (P, K[, c]): for each unit, A_Mk^T values_k (c columns of values in one pass)
-        return torch.stack([a_k.T @ values[b0:b1] for _, a_k, b0, b1 in segments], dim=1).to(dt)
+        # As (values_k^T A_Mk)^T: MKL takes about five times as long for A_Mk^T @ values_k with two columns.
+        return torch.stack([(values[b0:b1].transpose(0, -1) @ a_k).transpose(0, -1)
+                            for _, a_k, b0, b1 in segments], dim=1).to(dt)
 
     def a_entries(coef):  # fitted values at the missing entries
         coef_f = coef.to(a.dtype)
