@@ -120,17 +120,16 @@ def batch_loss(pred: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | N
 
 
 def null_loss(targets: torch.Tensor, mask: torch.Tensor | None, reference: torch.Tensor,
-              reference_mask: torch.Tensor | None, loss: str) -> float:
-    """Loss on ``targets`` of the null model that predicts each output's mean over ``reference``.
+              reference_mask: torch.Tensor | None, loss: str) -> float | None:
+    """Poisson loss on ``targets`` of the null model that predicts each output's mean count over ``reference``.
 
-    The loss R^2 (squared error) and D^2 (Poisson counts) are relative to: the stopping rule of
-    :func:`~sklearn_lowrank._core.training.train` takes ``tol`` as a fraction of the loss a model explains beyond
-    it (see :func:`~sklearn_lowrank._core.stopping._tol_scale`).
+    The unit of ``tol`` in the stopping rule of :func:`~sklearn_lowrank._core.training.train` for Poisson counts;
+    None for the other losses, whose rule is relative to the loss itself.
 
     Parameters
     ----------
     targets, reference : Tensor of shape (n_trials, n_timesteps, n_outputs)
-        Targets to score, and targets the means are taken over (zeros where unobserved).
+        Counts to score, and counts the means are taken over (zeros where unobserved).
     mask, reference_mask : bool Tensor of the same shape or None
         True where observed.
     loss : str
@@ -143,9 +142,11 @@ def null_loss(targets: torch.Tensor, mask: torch.Tensor | None, reference: torch
     >>> y = torch.tensor([[[0.0], [2.0]]])
     >>> round(null_loss(y, None, y, None, "poisson"), 4)  # mean 1: (1 - 0) and (1 - 2 log 1 + 2 log 2 - 2)
     0.6931
-    >>> null_loss(y, None, y, None, "squared_error")  # mean 1: the variance
-    1.0
+    >>> null_loss(y, None, y, None, "squared_error") is None
+    True
     """
+    if loss != "poisson":
+        return None
     dims = tuple(range(reference.dim() - 1))
     if reference_mask is None:
         mean = reference.mean(dim=dims)
@@ -158,7 +159,6 @@ def null_loss(targets: torch.Tensor, mask: torch.Tensor | None, reference: torch
         part = targets[start : start + step]
         part_mask = None if mask is None else mask[start : start + step]
         n_obs = float(part.numel() if part_mask is None else part_mask.sum())
-        pred = mean.clamp_min(1e-8) if loss == "poisson" else mean
-        total += float(LOSSES[loss](pred.expand_as(part), part, part_mask)) * n_obs
+        total += float(LOSSES[loss](mean.clamp_min(1e-8).expand_as(part), part, part_mask)) * n_obs
         count += n_obs
     return total / max(count, 1.0)

@@ -180,11 +180,12 @@ def _prepare(module, inputs, targets, mask, config, generator) -> _Run:
     train_idx, val_idx = _split(inputs.shape[0], config, generator)
     # The held-out trials are gathered once, not at every epoch.
     val_data = (inputs[val_idx], targets[val_idx], None if mask is None else mask[val_idx])
-    # The null model's loss on the monitored trials: tol is a fraction of the loss explained beyond it.
-    train_data = (targets, mask)  # every trial trains without early stopping: no copy of the recording
-    if config.early_stopping:
-        train_data = (targets[train_idx], None if mask is None else mask[train_idx])
-    null = null_loss(*(val_data[1:] if config.early_stopping else train_data), *train_data, config.loss)
+    null = None  # the null model's loss on the monitored trials: the unit of tol for Poisson counts
+    if config.loss == "poisson":
+        train_data = (targets, mask)  # every trial trains without early stopping: no copy of the recording
+        if config.early_stopping:
+            train_data = (targets[train_idx], None if mask is None else mask[train_idx])
+        null = null_loss(*(val_data[1:] if config.early_stopping else train_data), *train_data, config.loss)
     n_stages = 2 if config.solver == "adam+lbfgs" else 1
     return _Run(module=module, params=[p for p in module.parameters() if p.requires_grad],
                 data=(inputs, targets, mask), config=config, generator=generator, draws=draws, train_idx=train_idx,
