@@ -107,20 +107,23 @@ def data_driven_start(
     random_start = copy.deepcopy(module.state_dict())
     step = max(1, -(-inputs.shape[0] // max_check_trials))
     subset = (inputs[::step], targets[::step], None if mask is None else mask[::step])
-    candidates = [(inputs, targets, mask) if regression_data is None else regression_data]
+    trials = (inputs, targets, mask) if regression_data is None else regression_data
+    _regress_into(module, *trials, targets.shape[-1])
+    best, best_loss = copy.deepcopy(module.state_dict()), evaluate_loss(module, *subset, loss=loss)
+    averaged = None
     if regression_data is None and loss == "squared_error":
         averaged = average_identical_inputs(inputs, targets, mask)
-        if averaged is not None:
-            candidates.append(averaged)
-    best, best_loss = None, evaluate_loss(module, *subset, loss=loss)  # the random start's
-    for candidate in candidates:
+    if averaged is not None:
         module.load_state_dict(random_start)
-        _regress_into(module, *candidate, targets.shape[-1])
-        candidate_loss = evaluate_loss(module, *subset, loss=loss)
-        if candidate_loss <= best_loss:
-            best, best_loss = copy.deepcopy(module.state_dict()), candidate_loss
-    module.load_state_dict(random_start if best is None else best)
-    return "random" if best is None else "regression"
+        _regress_into(module, *averaged, targets.shape[-1])
+        averaged_loss = evaluate_loss(module, *subset, loss=loss)
+        if averaged_loss < best_loss:
+            best, best_loss = copy.deepcopy(module.state_dict()), averaged_loss
+    module.load_state_dict(random_start)
+    if not best_loss <= evaluate_loss(module, *subset, loss=loss):
+        return "random"
+    module.load_state_dict(best)
+    return "regression"
 
 
 def _regress_into(module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None,
