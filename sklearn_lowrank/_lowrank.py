@@ -226,7 +226,9 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
 
     With ``init="auto"`` and an identity readout the observed states ``s = g^{-1}(y)`` give a linear regression
     ``(s_t - (1 - alpha) s_{t-1}) / alpha ~ J phi(s_{t-1}) + W_in^T u_t``; J is reduced to the requested rank
-    by reduced-rank regression and BPTT refines it. Saturated rates (|y| > 0.999 with a tanh output) and NaN
+    by reduced-rank regression and BPTT refines it. With the squared error and trials that repeat their inputs, the
+    regression of their averages (less noise, so a less attenuated estimate) is a second candidate; whichever of
+    the starts predicts the training trials best is kept. Saturated rates (|y| > 0.999 with a tanh output) and NaN
     are treated as missing targets. Hidden units start with small random loadings. Steps before the first
     observation of any trial (an unobserved period at the start, NaN in y: a recording that starts after a cue)
     are left out of the regression; the network is then trained through them, from ``initial_state_``, which

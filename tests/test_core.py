@@ -278,3 +278,26 @@ def test_resolve_batch_size():
     assert resolve_batch_size("auto", 32) == 4  # condition averages: still 8 steps per epoch
     assert resolve_batch_size("auto", 3) == 1
     assert resolve_batch_size(64, 10) == 10  # an int is capped at the number of training trials
+
+
+def test_data_driven_start_regresses_on_condition_averages_of_noisy_single_trials():
+    """Noise in single trials shrinks the one-step regression (attenuation): of trials that repeat their inputs,
+    the start regresses on the condition averages when that predicts the trials better, as it does here."""
+    import copy
+
+    from sklearn_lowrank._core.start import _load_regression, data_driven_start
+    from sklearn_lowrank._core.training import evaluate_loss
+
+    data = make_low_rank_teacher(n_units=30, rank=1, n_inputs=1, n_trials=6, n_timesteps=25, random_state=0)
+    clean = np.repeat(data.states, 8, axis=0)
+    noise = np.random.default_rng(0).normal(scale=clean.std(), size=clean.shape)
+    u, y = torch.from_numpy(np.repeat(data.X, 8, axis=0)), torch.from_numpy((clean + noise).astype(np.float32))
+    net = LowRankRNN(30, 1, 30, 1, alpha=data.alpha, generator=torch.Generator().manual_seed(0))
+    single = copy.deepcopy(net)  # the regression of the single trials, as the start did before
+    est = regression_init(u, y, None, alpha=data.alpha, rank=1, n_units=30, output_activation="identity")
+    _load_regression(single, est, 30, True)
+    assert data_driven_start(net, u, y, None) == "regression"
+    assert evaluate_loss(net, u, y, None) < 0.99 * evaluate_loss(single, u, y, None)
+    # and it is closer to the noise-free trials
+    clean = torch.from_numpy(clean)
+    assert evaluate_loss(net, u, clean, None) < evaluate_loss(single, u, clean, None)

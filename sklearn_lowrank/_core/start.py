@@ -19,7 +19,7 @@ from .network import LINKS, PoissonReadout
 from .regression import regression_init
 from .training import evaluate_loss
 
-__all__ = ["count_state_targets", "data_driven_start", "extend_rank_start", "poisson_start"]
+__all__ = ["average_identical_inputs", "count_state_targets", "data_driven_start", "extend_rank_start", "poisson_start"]
 
 #: Random loadings of units the regression does not estimate (hidden units) are shrunk by this factor.
 HIDDEN_SCALE = 0.1
@@ -65,7 +65,9 @@ def data_driven_start(
     the loadings of hidden units are shrunk. A one-step regression can give a network that is unstable when run
     freely (a full-rank J fitted to noisy rates, for example), so the estimate is kept only when it predicts the
     training trials (at most ``max_check_trials`` of them, evenly spaced) better than the module's current,
-    random parameters.
+    random parameters. With the squared error and trials that repeat their inputs, the regression of their
+    averages (:func:`average_identical_inputs`: 1 / n of the noise of n single trials, which would shrink the
+    estimate) is a second candidate; the one that predicts the training trials best is kept.
 
     Parameters
     ----------
@@ -103,26 +105,95 @@ def data_driven_start(
     """
     check_same_device(module, inputs, targets, mask)
     random_start = copy.deepcopy(module.state_dict())
-    reg_inputs, reg_targets, reg_mask = (inputs, targets, mask) if regression_data is None else regression_data
-    # Steps before the first observation in any trial (an unobserved pre-period) hold no transition to regress
-    # on; left in, they are filled as missing targets and pull the estimate far off. The regression then sees the
-    # observed window only, and the initial state (the state before the pre-period) stays as it is.
-    first = 0 if reg_mask is None else int(reg_mask.flatten(2).any(dim=2).any(dim=0).to(torch.uint8).argmax())
+    step = max(1, -(-inputs.shape[0] // max_check_trials))
+    subset = (inputs[::step], targets[::step], None if mask is None else mask[::step])
+    trials = (inputs, targets, mask) if regression_data is None else regression_data
+    _regress_into(module, *trials, targets.shape[-1])
+    best, best_loss = copy.deepcopy(module.state_dict()), evaluate_loss(module, *subset, loss=loss)
+    averaged = None
+    if regression_data is None and loss == "squared_error":
+        averaged = average_identical_inputs(inputs, targets, mask)
+    if averaged is not None:
+        module.load_state_dict(random_start)
+        _regress_into(module, *averaged, targets.shape[-1])
+        averaged_loss = evaluate_loss(module, *subset, loss=loss)
+        if averaged_loss < best_loss:
+            best, best_loss = copy.deepcopy(module.state_dict()), averaged_loss
+    module.load_state_dict(random_start)
+    if not best_loss <= evaluate_loss(module, *subset, loss=loss):
+        return "random"
+    module.load_state_dict(best)
+    return "regression"
+
+
+def _regress_into(module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None,
+                  n_observed: int) -> None:
+    """Load :func:`~sklearn_lowrank._core.regression.regression_init`'s estimate from these trials into ``module``.
+
+    Steps before the first observation in any trial (an unobserved pre-period) hold no transition to regress on;
+    left in, they are filled as missing targets and pull the estimate far off. The regression then sees the
+    observed window only, and the initial state (the state before the pre-period) stays as it is.
+    """
+    first = 0 if mask is None else int(mask.flatten(2).any(dim=2).any(dim=0).to(torch.uint8).argmax())
     est = regression_init(
-        reg_inputs[:, first:], reg_targets[:, first:], None if reg_mask is None else reg_mask[:, first:],
+        inputs[:, first:], targets[:, first:], None if mask is None else mask[:, first:],
         alpha=module.alpha, rank=getattr(module, "rank", None), n_units=module.n_units,
         output_activation=module.output_activation,
     )
-    _load_regression(module, est, targets.shape[-1], module.initial_state.requires_grad and first == 0)
-    step = max(1, -(-inputs.shape[0] // max_check_trials))
-    subset = (inputs[::step], targets[::step], None if mask is None else mask[::step])
-    regression_loss = evaluate_loss(module, *subset, loss=loss)
-    random_module = copy.deepcopy(module)
-    random_module.load_state_dict(random_start)
-    if not regression_loss <= evaluate_loss(random_module, *subset, loss=loss):
-        module.load_state_dict(random_start)
-        return "random"
-    return "regression"
+    _load_regression(module, est, n_observed, module.initial_state.requires_grad and first == 0)
+
+
+def _input_groups(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct input patterns, (n_groups, n_timesteps * n_inputs), and each trial's group index."""
+    flat = inputs.reshape(inputs.shape[0], -1)
+    if flat.shape[1] == 0:  # no inputs (or no steps): every trial is of the one condition
+        return flat[:1], torch.zeros(inputs.shape[0], dtype=torch.long, device=inputs.device)
+    return torch.unique(flat, dim=0, return_inverse=True)
+
+
+def average_identical_inputs(inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None):
+    """Trials with identical inputs averaged into one: (inputs, targets, mask), or None if no two trials share
+    their inputs.
+
+    A network without recurrent noise predicts the same trajectory for every trial of a condition, so the average
+    of their targets is what it can fit; the average of n noisy single trials has 1 / n of their noise, which
+    would otherwise bias the one-step regression of the data-driven start (noise in the regressors shrinks the
+    estimate: attenuation).
+
+    Parameters
+    ----------
+    inputs : Tensor of shape (n_trials, n_timesteps, n_inputs)
+    targets : Tensor of shape (n_trials, n_timesteps, n_features)
+        Zero where ``mask`` is False.
+    mask : bool Tensor like ``targets`` or None
+
+    Returns
+    -------
+    (inputs, targets, mask) of n_groups trials, mask None when every entry of every group was observed; or None.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.start import average_identical_inputs
+    >>> u = torch.tensor([[[1.0]], [[1.0]], [[2.0]]])
+    >>> y = torch.tensor([[[0.0]], [[2.0]], [[5.0]]])
+    >>> a = average_identical_inputs(u, y, None)
+    >>> a[1].flatten().tolist(), a[2]
+    ([1.0, 5.0], None)
+    >>> average_identical_inputs(u[1:], y[1:], None) is None
+    True
+    """
+    groups_x, group_of = _input_groups(inputs)
+    n_groups = groups_x.shape[0]
+    if n_groups == inputs.shape[0]:
+        return None
+    weight = torch.ones_like(targets[:1]).expand_as(targets) if mask is None else mask.to(targets.dtype)
+    shape = (n_groups,) + tuple(targets.shape[1:])
+    sums = targets.new_zeros(shape).index_add_(0, group_of, targets * weight)
+    seen = targets.new_zeros(shape).index_add_(0, group_of, weight.contiguous())
+    observed = seen > 0
+    means = torch.where(observed, sums / seen.clamp_min(1), 0.0)
+    return (groups_x.reshape(n_groups, *inputs.shape[1:]), means, None if bool(observed.all()) else observed)
 
 
 def _new_direction(m: torch.Tensor, n: torch.Tensor, lower_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -306,11 +377,7 @@ def count_state_targets(
     gain, offset : Tensor of shape (n_features,)
     """
     n_trials, n_steps, n_feat = counts.shape
-    flat = inputs.reshape(n_trials, -1)
-    if flat.shape[1] == 0:  # no inputs (or no steps): every trial is of the one condition
-        groups_x, group_of = flat[:1], torch.zeros(n_trials, dtype=torch.long, device=counts.device)
-    else:
-        groups_x, group_of = torch.unique(flat, dim=0, return_inverse=True)
+    groups_x, group_of = _input_groups(inputs)
     n_groups = groups_x.shape[0]
     if mask is None:  # no full-size weights: every entry counts once
         sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts)
