@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 __all__ = ["LOSSES", "batch_loss", "masked_mse", "masked_poisson_nll", "null_loss", "sum_dtype"]
 
