@@ -105,8 +105,7 @@ def data_driven_start(
     """
     check_same_device(module, inputs, targets, mask)
     random_start = copy.deepcopy(module.state_dict())
-    step = max(1, -(-inputs.shape[0] // max_check_trials))
-    subset = (inputs[::step], targets[::step], None if mask is None else mask[::step])
+    subset = _check_trials(inputs, targets, mask, max_check_trials)
     trials = (inputs, targets, mask) if regression_data is None else regression_data
     _regress_into(module, *trials, targets.shape[-1])
     best, best_loss = copy.deepcopy(module.state_dict()), evaluate_loss(module, *subset, loss=loss)
@@ -124,6 +123,12 @@ def data_driven_start(
         return "random"
     module.load_state_dict(best)
     return "regression"
+
+
+def _check_trials(inputs, targets, mask, max_check_trials: int) -> tuple:
+    """At most ``max_check_trials`` evenly spaced trials (inputs, targets, mask): where two starts are compared."""
+    step = max(1, -(-inputs.shape[0] // max_check_trials))
+    return inputs[::step], targets[::step], None if mask is None else mask[::step]
 
 
 def _regress_into(module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None,
@@ -279,8 +284,7 @@ def extend_rank_start(
         candidate.initial_state.copy_(lower.initial_state)
         if getattr(lower, "observation", None) is not None:
             candidate.observation.load_state_dict(lower.observation.state_dict())
-    step = max(1, -(-inputs.shape[0] // max_check_trials))
-    subset = (inputs[::step], targets[::step], None if mask is None else mask[::step])
+    subset = _check_trials(inputs, targets, mask, max_check_trials)
     if not evaluate_loss(candidate, *subset, loss=loss) <= evaluate_loss(module, *subset, loss=loss):
         return "own"
     module.load_state_dict(candidate.state_dict())
