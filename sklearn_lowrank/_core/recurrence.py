@@ -158,10 +158,10 @@ def recurrence(x0: torch.Tensor, drive: torch.Tensor, left: torch.Tensor, right:
     rates : Tensor of shape (n_timesteps, n_trials, n_units), only if ``return_rates``.
     """
     tensors = (x0, drive, left) if right is None else (x0, drive, left, right)
+    want_states = return_states or not return_rates  # without the rates, the states are the result
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        states, rates = _Recurrence.apply(x0, drive, left, right, decay, return_states or not return_rates)
+        states, rates = _Recurrence.apply(x0, drive, left, right, decay, want_states)
     else:
-        states, rates, _ = _forward_loop(x0, drive, left, right, decay, keep=return_rates,
-                                         want_states=return_states or not return_rates)
+        states, rates, _ = _forward_loop(x0, drive, left, right, decay, keep=return_rates, want_states=want_states)
         rates = rates[1:] if return_rates else None
     return (states, rates) if return_rates else states
