@@ -45,7 +45,7 @@ def test_fused_poisson_loss_matches_the_formula_and_its_gradient(masked):
 
 def test_lbfgs_chunks_are_bounded_in_entries_not_in_trials():
     assert lbfgs_chunk("auto", 320, 100, 2000) * 100 * 2000 <= CHUNK_ENTRIES
-    assert lbfgs_chunk("auto", 1000, 100, 8000) == 5  # 5 x 100 x 8000 entries: the largest under the bound
+    assert lbfgs_chunk("auto", 1000, 100, 8000) == 2  # 2 x 100 x 8000 entries: the largest under the bound
     assert lbfgs_chunk("auto", 10, 10, 10) == 10  # small data: all trials at once
     assert lbfgs_chunk(7, 320, 100, 2000) == 7  # an explicit batch_size chunks the gradient as asked
 
@@ -108,7 +108,7 @@ def _peak_saved_bytes(fit):
 
 def test_full_batch_graph_memory_is_bounded_by_the_chunk_not_the_recording():
     # A mid-size recording: 256 trials x 50 steps x 600 neurons = 7.7 M entries, above one chunk's bound. The graph
-    # of an L-BFGS evaluation holds 5 tensors of one chunk (rates, states, link input, predictions, counts), 84 MB;
+    # of an L-BFGS evaluation holds 5 tensors of one chunk (rates, states, link input, predictions, counts), 41 MB;
     # with chunks of 256 trials whatever their size (before issue #21), 6 tensors of all trials, 184 MB.
     d = make_spiking_teacher(n_neurons=600, rank=1, n_conditions=8, n_trials_per_condition=32, n_timesteps=50,
                              rate_range=(1.0, 60.0), random_state=0)
@@ -116,4 +116,17 @@ def test_full_batch_graph_memory_is_bounded_by_the_chunk_not_the_recording():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         peak = _peak_saved_bytes(lambda: est.fit(d.X, d.y))
-    assert 0 < peak <= 6 * 4 * CHUNK_ENTRIES  # 6 float32 tensors of one chunk: 100 MB, whatever the recording
+    assert 0 < peak <= 6 * 4 * CHUNK_ENTRIES  # 6 float32 tensors of one chunk: 50 MB, whatever the recording
+
+
+def test_adam_graph_memory_is_bounded_by_the_chunk_not_the_batch():
+    # A mini-batch of 256 trials x 50 steps x 600 neurons (7.7 M entries) is simulated in parts of at most
+    # CHUNK_ENTRIES entries: the graph holds the tensors of one part (41 MB), not those of the batch (154 MB).
+    d = make_spiking_teacher(n_neurons=600, rank=1, n_conditions=8, n_trials_per_condition=32, n_timesteps=50,
+                             rate_range=(1.0, 60.0), random_state=0)
+    est = LowRankRNNRegressor(rank=1, loss="poisson", solver="adam", batch_size=256, init="random", max_iter=1,
+                              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        peak = _peak_saved_bytes(lambda: est.fit(d.X, d.y))
+    assert 0 < peak <= 6 * 4 * CHUNK_ENTRIES

@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank._core import LowRankRNN
 from sklearn_lowrank._core.losses import LOSSES, masked_poisson_nll, null_loss
-from sklearn_lowrank._core.solvers import FullBatchObjective
+from sklearn_lowrank._core.solvers import FullBatchObjective, adam_epoch, make_optimizer
 from sklearn_lowrank._core.stopping import _improves
 from sklearn_lowrank._core.training import evaluate_loss, train
 from sklearn_lowrank.datasets import make_spiking_teacher
@@ -72,6 +72,33 @@ def test_full_batch_objective_is_the_loss_of_all_trials_in_any_chunks():
             torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-7)
         # Cached at an unchanged point: same value, same gradient, no new evaluation needed.
         assert float(objective()) == pytest.approx(float(whole.detach()), rel=1e-6)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_adam_mini_batch_in_parts_takes_the_step_of_the_whole_batch(masked, training_config):
+    # A mini-batch larger than the memory bound is simulated in parts (issue #21): the epoch's loss and the
+    # parameters after its steps are those of whole batches, to float rounding.
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(10, 9, 2, generator=gen)
+    y = torch.randn(10, 9, 12, generator=gen)
+    mask = torch.rand(10, 9, 12, generator=gen) > 0.3 if masked else None
+    if masked:
+        y = y * mask
+    config = training_config(batch_size=5)
+    results = []
+    for chunk in (None, 2):  # whole batches of 5 trials; parts of 2, 2 and 1 trials
+        net = LowRankRNN(12, 2, 12, 2, alpha=0.2, generator=torch.Generator().manual_seed(1))
+        params = [p for p in net.parameters() if p.requires_grad]
+        optimizer = make_optimizer(params, config)
+        loss, n_batches, diverged = adam_epoch(net, params, optimizer, X, y, mask, torch.arange(10), 5,
+                                               LOSSES["squared_error"], config, torch.Generator().manual_seed(2),
+                                               None, chunk)
+        results.append((loss, n_batches, diverged, [p.detach().clone() for p in params]))
+    (loss_whole, batches_whole, _, params_whole), (loss_parts, batches_parts, diverged, params_parts) = results
+    assert batches_whole == batches_parts == 2 and not diverged
+    assert loss_parts == pytest.approx(loss_whole, rel=1e-5)
+    for p, q in zip(params_parts, params_whole):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
 
 
 def test_lbfgs_lowers_the_loss_every_kept_step_and_is_deterministic(spikes, fit_quietly):

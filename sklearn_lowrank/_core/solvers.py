@@ -17,11 +17,14 @@ __all__ = ["CHUNK_ENTRIES", "LBFGS_CHUNK", "LBFGS_HISTORY", "FullBatchObjective"
 LBFGS_HISTORY = 20
 #: At most this many trials per chunk of the full-batch gradient of L-BFGS with ``batch_size="auto"``.
 LBFGS_CHUNK = 256
-#: ... and at most about this many entries (trials x steps x units) per chunk: 16 MB per float32 tensor of the
-#: chunk's graph (states, rates, predictions, their gradients). Memory then stays bounded at any data size, and
-#: each tensor stays below glibc's largest dynamic mmap threshold (32 MB), so that tensors freed at one step are
-#: reused at the next instead of being returned to the system and faulted in again.
-CHUNK_ENTRIES = 2**22
+#: ... and at most about this many entries (trials x steps x units) simulated at once, by L-BFGS's chunks and by the
+#: parts of a large Adam mini-batch: 8 MB per float32 tensor of the graph (states, rates, predictions, their
+#: gradients). Memory then stays bounded at any data size, and the allocations of one part stay well below glibc's
+#: largest dynamic mmap threshold (32 MB), so that the memory freed after one part is reused by the next instead of
+#: being returned to the system and faulted in again. Measured at 4000 units x 640 trials x 100 steps (one Adam
+#: epoch, 2-core machine): 4.0 million page faults and 7.0 s of system time per epoch with whole batches of 32
+#: trials, 0.3 million and 0.6 s with parts of 16 MB, none with parts of 8 MB (``benchmarks/bench_scales.py``).
+CHUNK_ENTRIES = 2**21
 
 
 def lbfgs_chunk(batch_size, n_train: int, n_timesteps: int, width: int) -> int:
@@ -33,8 +36,8 @@ def lbfgs_chunk(batch_size, n_train: int, n_timesteps: int, width: int) -> int:
     Examples
     --------
     >>> from sklearn_lowrank._core.solvers import lbfgs_chunk
-    >>> lbfgs_chunk("auto", 320, 100, 2000), lbfgs_chunk("auto", 80, 100, 500), lbfgs_chunk(16, 80, 100, 500)
-    (20, 80, 16)
+    >>> lbfgs_chunk("auto", 320, 100, 2000), lbfgs_chunk("auto", 40, 100, 500), lbfgs_chunk(16, 80, 100, 500)
+    (10, 40, 16)
     """
     if batch_size != "auto":
         return max(1, min(int(batch_size), n_train))
@@ -94,21 +97,40 @@ class FullBatchObjective:
 
 
 def adam_epoch(module, params, optimizer, inputs, targets, mask, train_idx, batch_size, loss_fn, config,
-               generator, draws) -> tuple[float, int, bool]:
+               generator, draws, chunk=None) -> tuple[float, int, bool]:
     """One pass over the training trials in shuffled mini-batches: (summed batch loss, batches, diverged).
 
     ``config`` is the loop's :class:`~sklearn_lowrank._core.training.TrainingConfig` (its ``noise_std`` and
-    ``clip_grad_norm``); ``generator`` shuffles the trials, ``draws`` draws the recurrent noise.
+    ``clip_grad_norm``); ``generator`` shuffles the trials, ``draws`` draws the recurrent noise. ``chunk``: at
+    most this many trials are simulated at once (:func:`lbfgs_chunk`); a larger mini-batch is simulated in
+    equal parts whose gradients are summed, each weighted by its share of the batch's observed entries, so that
+    the step is the one of the whole batch (to float rounding) while no tensor of the graph grows past
+    :data:`CHUNK_ENTRIES` entries. Without the parts, a batch of 32 trials of 100 steps at 4000 units makes
+    51 MB tensors, above glibc's mmap threshold: each is mapped and unmapped at every step, and an epoch
+    spent more system time faulting pages in than computing.
     """
     n_train = train_idx.numel()
     perm = train_idx[torch.randperm(n_train, generator=generator)]
     epoch_loss, n_batches = 0.0, 0
     for start in range(0, n_train, batch_size):
         idx = perm[start : start + batch_size]
-        pred = module(inputs[idx], noise_std=config.noise_std, generator=draws, **trial_kwargs(module, idx))
-        loss = batch_loss(pred, targets, mask, idx, loss_fn)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        n_parts = 1 if chunk is None else -(-idx.numel() // chunk)
+        if n_parts == 1:
+            loss = batch_loss(module(inputs[idx], noise_std=config.noise_std, generator=draws,
+                                     **trial_kwargs(module, idx)), targets, mask, idx, loss_fn)
+            loss.backward()
+        else:
+            parts = idx.tensor_split(n_parts)
+            n_obs = [float(p.numel()) if mask is None else float(mask[p].sum()) for p in parts]
+            total = max(sum(n_obs), 1.0)
+            loss = 0.0
+            for part, obs in zip(parts, n_obs):
+                part_loss = batch_loss(module(inputs[part], noise_std=config.noise_std, generator=draws,
+                                              **trial_kwargs(module, part)), targets, mask, part, loss_fn)
+                part_loss = part_loss * (obs / total)
+                part_loss.backward()
+                loss = loss + part_loss.detach()
         if config.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
         loss_value = loss.item()

@@ -160,6 +160,7 @@ class _Run:
     val_data: tuple
     null: float | None
     batch_size: int
+    chunk: int  # at most this many trials simulated at once in a mini-batch (memory bound: lbfgs_chunk)
     reporter: Reporter
     epoch: int = 0  # epochs run by all stages
 
@@ -168,6 +169,11 @@ class _Run:
         if self.config.early_stopping:
             return evaluate_loss(self.module, *self.val_data, loss=self.config.loss)
         return evaluate_loss(self.module, *self.data, loss=self.config.loss, idx=self.train_idx)
+
+
+def _width(module, targets) -> int:
+    """The widest per-step tensor of a simulation: the number of units, or of outputs if larger."""
+    return max(getattr(module, "n_units", 0), targets.shape[-1])
 
 
 def _prepare(module, inputs, targets, mask, config, generator) -> _Run:
@@ -190,6 +196,7 @@ def _prepare(module, inputs, targets, mask, config, generator) -> _Run:
     return _Run(module=module, params=[p for p in module.parameters() if p.requires_grad],
                 data=(inputs, targets, mask), config=config, generator=generator, draws=draws, train_idx=train_idx,
                 val_data=val_data, null=null, batch_size=resolve_batch_size(config.batch_size, train_idx.numel()),
+                chunk=lbfgs_chunk("auto", train_idx.numel(), targets.shape[1], _width(module, targets)),
                 reporter=Reporter(config.verbose, config.max_iter * n_stages))
 
 
@@ -231,8 +238,7 @@ def _run_stage(run: _Run, stage: _Stage, optimizer, result: TrainingResult, keep
     objective = None
     if solver == "lbfgs":
         inputs, targets, mask = run.data
-        chunk = lbfgs_chunk(config.batch_size, run.train_idx.numel(), targets.shape[1],
-                            max(getattr(module, "n_units", 0), targets.shape[-1]))
+        chunk = lbfgs_chunk(config.batch_size, run.train_idx.numel(), targets.shape[1], _width(module, targets))
         objective = FullBatchObjective(module, params, inputs, targets, mask, run.train_idx, chunk,
                                        LOSSES[config.loss], config.noise_std)
     monitor.best_state = copy.deepcopy(module.state_dict())
@@ -249,7 +255,7 @@ def _run_stage(run: _Run, stage: _Stage, optimizer, result: TrainingResult, keep
             else:
                 epoch_loss, n_batches, diverged = adam_epoch(module, params, optimizer, *run.data, run.train_idx,
                                                              run.batch_size, LOSSES[config.loss], config,
-                                                             run.generator, run.draws)
+                                                             run.generator, run.draws, run.chunk)
                 epoch_loss /= max(n_batches, 1)
             if diverged or not all(torch.isfinite(p).all() for p in params):
                 result.stop_reason = "diverged"
