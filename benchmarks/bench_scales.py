@@ -41,6 +41,19 @@ its last ``2 * n_iter_no_change`` steps together gained less than ``tol`` of the
 400 Poisson fit then took 22 epochs, 83 s of CPU (123 s wall at load 4-5), 1.34 GB peak RSS, 4.5 million page
 faults, held-out R^2 0.986, no ConvergenceWarning; the table is in docs/user_guide/performance.rst.
 
+Growth to 4000 x 800 (December 2026): the time per epoch grew faster than the entries from 2000 x 400 to 4000 x
+800 (6.2 times for 4 times the entries). One Adam epoch timed alone (``resource.getrusage`` around
+``adam_epoch``, one thread for the recurrence, load about 3) gave the cause: at 4000 units a mini-batch of 32
+trials x 100 steps makes 51 MB tensors, above glibc's largest mmap threshold (32 MB), so every one was mapped and
+unmapped at each step: Poisson 6.0 s user + 7.0 s system and 4.0 million page faults per epoch (2000 units: 1.7 s
++ 0.4 s, 0.2 million), squared error 2.6 + 3.6 s and 2.0 million. Mini-batches above ``CHUNK_ENTRIES`` (now 2
+million entries, 8 MB per float32 tensor) are simulated in parts with their gradients summed: Poisson 6.4 s + 0.0 s,
+2 thousand faults per epoch at 4000 units (2000 units: 1.7 + 0.0 s, none), squared error 2.5 + 0.0 s, none. With
+parts of 4 million entries (16 MB) 0.3 million faults and 0.6 s of system time remained. The peak RSS of the 2000
+x 400 Poisson fit was 1.95 GB on this machine's torch build (2.13.0+cpu, December 2026): the peak came in the
+data-driven start, where a 1-channel ``conv1d`` smoothing the group means unfolded its input (entries x kernel
+width, about 1 GB); the smoothing is now a product with a banded (T, T) matrix, and the peak 1.23 GB.
+
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_scales.py [sizes] [scale] [--grid 500x100 2000x400] \
