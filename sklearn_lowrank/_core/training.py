@@ -194,10 +194,9 @@ def _prepare(module, inputs, targets, mask, config, generator) -> _Run:
         floor = condition_floor(*(val_data if config.early_stopping else (inputs, targets, mask)),
                                 idx=None if config.early_stopping else train_idx)
     n_stages = 2 if config.solver == "adam+lbfgs" else 1
-    return _Run(module=module, params=[p for p in module.parameters() if p.requires_grad],
+    return _Run(module=module, params=[p for p in module.parameters() if p.requires_grad], floor=floor,
                 data=(inputs, targets, mask), config=config, generator=generator, draws=draws, train_idx=train_idx,
-                val_data=val_data, null=null, floor=floor,
-                batch_size=resolve_batch_size(config.batch_size, train_idx.numel()),
+                val_data=val_data, null=null, batch_size=resolve_batch_size(config.batch_size, train_idx.numel()),
                 reporter=Reporter(config.verbose, config.max_iter * n_stages))
 
 
