@@ -40,11 +40,10 @@ def _tol_scale(best_loss: float, null: float | None, floor: float = 0.0) -> floa
 
 
 def _improves(loss: float, best_loss: float, tol: float, null: float | None, floor: float = 0.0) -> bool:
-    """Whether ``loss`` beats ``best_loss`` by more than a fraction ``tol`` of :func:`_tol_scale` and by more than
-    the round-off of a zero loss (:data:`FLAT_LOSS`)."""
+    """Whether ``loss`` beats ``best_loss`` by more than a fraction ``tol`` of :func:`_tol_scale`."""
     if not math.isfinite(best_loss):
         return loss < best_loss
-    return loss < best_loss - max(tol * _tol_scale(best_loss, null, floor), FLAT_LOSS)
+    return loss < best_loss - tol * _tol_scale(best_loss, null, floor)
 
 
 def _lower_learning_rate(optimizer, config, result, best_loss: float,
