@@ -145,7 +145,9 @@ class LowRankRNNRegressor(TransformerMixin, BaseRNNEstimator):
         Improvement of the monitored loss (training loss, or validation loss with early stopping) below which an
         epoch counts as no improvement, as a fraction of the loss for squared error and, for ``loss="poisson"``,
         of the deviance the model explains beyond the null model of each neuron's mean count (the loss of
-        single-trial counts is mostly spiking noise, which no model removes).
+        single-trial counts is mostly spiking noise, which no model removes). Where trials repeat their inputs,
+        the squared error's fraction is of the loss above its floor: the spread of the monitored trials around
+        their condition averages, which no network that predicts one trajectory per condition removes.
     n_iter_no_change : int, default=5
         Stop (or, with ``learning_rate="adaptive"``, lower the rate) after this many epochs without improvement.
         The data-driven initialisation starts close to the optimum, so a short patience suffices; from a random

@@ -301,3 +301,42 @@ def test_data_driven_start_regresses_on_condition_averages_of_noisy_single_trial
     # and it is closer to the noise-free trials
     clean = torch.from_numpy(clean)
     assert evaluate_loss(net, u, clean, None) < evaluate_loss(single, u, clean, None)
+
+
+@pytest.mark.parametrize("chunk_entries", [2**21, 8])  # all trials at once; one trial per chunk
+def test_condition_floor_is_the_loss_of_the_condition_averages(chunk_entries, monkeypatch):
+    from sklearn_lowrank._core import conditions
+    from sklearn_lowrank._core.conditions import condition_floor
+
+    monkeypatch.setattr(conditions, "FLOOR_CHUNK_ENTRIES", chunk_entries)
+
+    rng = np.random.default_rng(0)
+    u = torch.from_numpy(np.repeat(rng.normal(size=(3, 4, 1)), [2, 3, 1], axis=0).astype(np.float32))
+    y = torch.from_numpy(rng.normal(size=(6, 4, 2)).astype(np.float32))
+    mask = torch.from_numpy(rng.random((6, 4, 2)) > 0.3)
+    group = np.array([0, 0, 1, 1, 1, 2])
+    yn, w = y.numpy(), mask.numpy()
+    expected = 0.0
+    for g in range(3):
+        rows = group == g
+        means = (yn[rows] * w[rows]).sum(axis=0) / np.maximum(w[rows].sum(axis=0), 1)
+        expected += (((yn[rows] - means) ** 2) * w[rows]).sum()
+    y = torch.where(mask, y, 0.0)
+    assert condition_floor(u, y, mask) == pytest.approx(expected / w.sum(), rel=1e-6)
+    assert condition_floor(u, y, mask, idx=torch.tensor([0, 2, 5])) == 0.0  # no repeated inputs: no floor
+    rows = torch.tensor([2, 3, 4])  # the trials of condition 1 only
+    m1 = (yn[2:5] * w[2:5]).sum(axis=0) / np.maximum(w[2:5].sum(axis=0), 1)
+    expected1 = (((yn[2:5] - m1) ** 2) * w[2:5]).sum() / w[2:5].sum()
+    assert condition_floor(u, y, mask, idx=rows) == pytest.approx(expected1, rel=1e-6)
+    unmasked = ((yn[2:5] - yn[2:5].mean(axis=0)) ** 2).mean()
+    assert condition_floor(u, torch.from_numpy(yn), None, idx=rows) == pytest.approx(unmasked, rel=1e-6)
+
+
+def test_stopping_rule_measures_tol_above_the_floor():
+    from sklearn_lowrank._core.stopping import _improves, _tol_scale
+
+    assert _tol_scale(3.0, None) == 3.0 and _tol_scale(3.0, None, floor=2.5) == 0.5
+    assert _tol_scale(3.0, 4.0, floor=2.5) == 1.0  # Poisson: the deviance explained
+    assert _tol_scale(2.0, None, floor=2.5) == 2.0  # not above the floor: the loss itself
+    # a gain of 1e-3 on a loss of 3: below tol=1e-3 of the loss, above tol of the part above a floor of 2.5
+    assert not _improves(2.999, 3.0, 1e-3, None) and _improves(2.999, 3.0, 1e-3, None, floor=2.5)

@@ -14,15 +14,24 @@ import math
 import torch
 from torch import nn
 
+from .conditions import average_identical_inputs, input_groups
 from .devices import check_same_device
 from .network import LINKS, PoissonReadout
 from .regression import regression_init
 from .training import evaluate_loss
 
-__all__ = ["average_identical_inputs", "count_state_targets", "data_driven_start", "extend_rank_start", "poisson_start"]
+__all__ = ["count_state_targets", "data_driven_start", "extend_rank_start", "poisson_start",
+           "gaussian_band", "smooth_along_time"]
 
 #: Random loadings of units the regression does not estimate (hidden units) are shrunk by this factor.
 HIDDEN_SCALE = 0.1
+#: Widths (standard deviations, in time steps) of the Gaussian smoothing along time of the further candidates of
+#: the data-driven start; the comparison on the training trials picks among them. Noise that is independent from
+#: step to step swamps the one-step differences the regression fits and shrinks its estimate. Measured on the first
+#: fold of the rank-2 single-trial teacher of ``benchmarks/bench_recordings.py --case rank`` (alpha = 0.2, as the
+#: only smoothed candidate): a width of 1 started ranks 1-5 at a training loss of 2.588-2.708 against 2.723-2.741
+#: from the unsmoothed averages (the teacher's own: 2.575); a width of 2.5 at 2.866-3.102.
+SMOOTHING_WIDTHS = (1.0, 2.0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -67,7 +76,9 @@ def data_driven_start(
     training trials (at most ``max_check_trials`` of them, evenly spaced) better than the module's current,
     random parameters. With the squared error and trials that repeat their inputs, the regression of their
     averages (:func:`average_identical_inputs`: 1 / n of the noise of n single trials, which would shrink the
-    estimate) is a second candidate; the one that predicts the training trials best is kept.
+    estimate) is a second candidate, and the averages smoothed along time (:func:`smooth_along_time`, at each
+    width of :data:`SMOOTHING_WIDTHS`) are further ones: noise independent from step to step swamps the one-step
+    differences the regression fits. The candidate that predicts the training trials best is kept.
 
     Parameters
     ----------
@@ -106,23 +117,98 @@ def data_driven_start(
     check_same_device(module, inputs, targets, mask)
     random_start = copy.deepcopy(module.state_dict())
     subset = _check_trials(inputs, targets, mask, max_check_trials)
-    trials = (inputs, targets, mask) if regression_data is None else regression_data
-    _regress_into(module, *trials, targets.shape[-1])
-    best, best_loss = copy.deepcopy(module.state_dict()), evaluate_loss(module, *subset, loss=loss)
-    averaged = None
-    if regression_data is None and loss == "squared_error":
-        averaged = average_identical_inputs(inputs, targets, mask)
-    if averaged is not None:
+    best, best_loss = None, math.inf
+    for trials in _regression_candidates(inputs, targets, mask, loss, regression_data):
         module.load_state_dict(random_start)
-        _regress_into(module, *averaged, targets.shape[-1])
-        averaged_loss = evaluate_loss(module, *subset, loss=loss)
-        if averaged_loss < best_loss:
-            best, best_loss = copy.deepcopy(module.state_dict()), averaged_loss
+        _regress_into(module, *trials, targets.shape[-1])
+        candidate_loss = evaluate_loss(module, *subset, loss=loss)
+        if best is None or candidate_loss < best_loss:  # only a strictly better candidate replaces the first
+            best, best_loss = copy.deepcopy(module.state_dict()), candidate_loss
     module.load_state_dict(random_start)
     if not best_loss <= evaluate_loss(module, *subset, loss=loss):
         return "random"
     module.load_state_dict(best)
     return "regression"
+
+
+def _regression_candidates(inputs, targets, mask, loss: str, regression_data):
+    """The data sets the start regresses on, in turn: ``regression_data`` alone if given; else the trials, then,
+    with the squared error and trials that repeat their inputs, the condition averages and the averages smoothed
+    along time at each width of :data:`SMOOTHING_WIDTHS`.
+
+    Only repeated inputs get the smoothed candidates: there the trials' spread around their averages shows noise
+    that no network fits, and a regression of a few averages costs little; smoothing every single trial would
+    double the start's cost on large recordings.
+
+    A generator: the single-trial regression runs before any grouping of the trials.
+    """
+    if regression_data is not None:
+        yield regression_data
+        return
+    yield inputs, targets, mask
+    if loss != "squared_error":
+        return
+    averaged = average_identical_inputs(inputs, targets, mask)
+    if averaged is None:
+        return
+    yield averaged
+    for sigma in SMOOTHING_WIDTHS:
+        yield averaged[0], smooth_along_time(averaged[1], averaged[2], sigma), averaged[2]
+
+
+def gaussian_band(n_steps: int, sigma: float, *, dtype=torch.float32, device=None,
+                  half_width: int | None = None) -> torch.Tensor:
+    """The (n_steps, n_steps) matrix of Gaussian weights exp(-(s - t)^2 / (2 sigma^2)), zero beyond ``half_width``
+    steps if given: ``band @ values`` filters (trials, steps, features) along time (not normalised).
+
+    Examples
+    --------
+    >>> from sklearn_lowrank._core.start import gaussian_band
+    >>> gaussian_band(4, 1.0, half_width=1)
+    tensor([[1.0000, 0.6065, 0.0000, 0.0000],
+            [0.6065, 1.0000, 0.6065, 0.0000],
+            [0.0000, 0.6065, 1.0000, 0.6065],
+            [0.0000, 0.0000, 0.6065, 1.0000]])
+    """
+    steps = torch.arange(n_steps, dtype=dtype, device=device)
+    lag = steps[:, None] - steps[None, :]
+    band = torch.exp(-0.5 * (lag / sigma) ** 2)
+    return band if half_width is None else torch.where(lag.abs() <= half_width, band, 0.0)
+
+
+def smooth_along_time(values: torch.Tensor, mask: torch.Tensor | None, sigma: float) -> torch.Tensor:
+    """``values`` filtered along time by a normalised Gaussian of standard deviation ``sigma`` steps.
+
+    Each entry becomes the Gaussian-weighted mean of the observed entries (``mask``) of its trial and feature; the
+    normalisation also corrects the edges of each trial. Unobserved entries stay zero.
+
+    Parameters
+    ----------
+    values : Tensor of shape (n_trials, n_timesteps, n_features)
+        Zero where ``mask`` is False.
+    mask : bool Tensor like ``values`` or None
+    sigma : float > 0
+
+    Returns
+    -------
+    smoothed : Tensor like ``values``
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.start import smooth_along_time
+    >>> v = torch.tensor([[[0.0], [3.0], [0.0]]])
+    >>> smooth_along_time(v, None, 1.0).flatten()
+    tensor([1.0446, 1.3556, 1.0446])
+    >>> smooth_along_time(torch.ones(1, 4, 1), None, 2.0).flatten()  # a constant is kept, edges included
+    tensor([1., 1., 1., 1.])
+    """
+    kernel = gaussian_band(values.shape[1], sigma, dtype=values.dtype, device=values.device)
+    if mask is None:  # a product along time per trial (a convolution over all entries is several times slower)
+        return torch.matmul(kernel / kernel.sum(dim=1, keepdim=True), values)
+    weight = mask.to(values.dtype)
+    smoothed = torch.matmul(kernel, values * weight) / torch.matmul(kernel, weight).clamp_min(1e-12)
+    return torch.where(mask, smoothed, 0.0)
 
 
 def _check_trials(inputs, targets, mask, max_check_trials: int) -> tuple:
@@ -146,59 +232,6 @@ def _regress_into(module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
         output_activation=module.output_activation,
     )
     _load_regression(module, est, n_observed, module.initial_state.requires_grad and first == 0)
-
-
-def _input_groups(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The distinct input patterns, (n_groups, n_timesteps * n_inputs), and each trial's group index."""
-    flat = inputs.reshape(inputs.shape[0], -1)
-    if flat.shape[1] == 0:  # no inputs (or no steps): every trial is of the one condition
-        return flat[:1], torch.zeros(inputs.shape[0], dtype=torch.long, device=inputs.device)
-    return torch.unique(flat, dim=0, return_inverse=True)
-
-
-def average_identical_inputs(inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None):
-    """Trials with identical inputs averaged into one: (inputs, targets, mask), or None if no two trials share
-    their inputs.
-
-    A network without recurrent noise predicts the same trajectory for every trial of a condition, so the average
-    of their targets is what it can fit; the average of n noisy single trials has 1 / n of their noise, which
-    would otherwise bias the one-step regression of the data-driven start (noise in the regressors shrinks the
-    estimate: attenuation).
-
-    Parameters
-    ----------
-    inputs : Tensor of shape (n_trials, n_timesteps, n_inputs)
-    targets : Tensor of shape (n_trials, n_timesteps, n_features)
-        Zero where ``mask`` is False.
-    mask : bool Tensor like ``targets`` or None
-
-    Returns
-    -------
-    (inputs, targets, mask) of n_groups trials, mask None when every entry of every group was observed; or None.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_lowrank._core.start import average_identical_inputs
-    >>> u = torch.tensor([[[1.0]], [[1.0]], [[2.0]]])
-    >>> y = torch.tensor([[[0.0]], [[2.0]], [[5.0]]])
-    >>> a = average_identical_inputs(u, y, None)
-    >>> a[1].flatten().tolist(), a[2]
-    ([1.0, 5.0], None)
-    >>> average_identical_inputs(u[1:], y[1:], None) is None
-    True
-    """
-    groups_x, group_of = _input_groups(inputs)
-    n_groups = groups_x.shape[0]
-    if n_groups == inputs.shape[0]:
-        return None
-    weight = torch.ones_like(targets[:1]).expand_as(targets) if mask is None else mask.to(targets.dtype)
-    shape = (n_groups,) + tuple(targets.shape[1:])
-    sums = targets.new_zeros(shape).index_add_(0, group_of, targets * weight)
-    seen = targets.new_zeros(shape).index_add_(0, group_of, weight.contiguous())
-    observed = seen > 0
-    means = torch.where(observed, sums / seen.clamp_min(1), 0.0)
-    return (groups_x.reshape(n_groups, *inputs.shape[1:]), means, None if bool(observed.all()) else observed)
 
 
 def _new_direction(m: torch.Tensor, n: torch.Tensor, lower_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -381,7 +414,7 @@ def count_state_targets(
     gain, offset : Tensor of shape (n_features,)
     """
     n_trials, n_steps, n_feat = counts.shape
-    groups_x, group_of = _input_groups(inputs)
+    groups_x, group_of = input_groups(inputs)
     n_groups = groups_x.shape[0]
     if mask is None:  # no full-size weights: every entry counts once
         sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts)
@@ -391,13 +424,11 @@ def count_state_targets(
         weight = mask.to(counts.dtype)
         sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts * weight)
         seen = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, weight)
-    half = max(1, int(math.ceil(3 * sigma)))
     # The Gaussian kernel as a (T, T) banded matrix, zero padding (normalised below): one batched product smooths
     # every group and feature in place of a 1-channel conv1d, whose unfolded input (entries x kernel width) took a
     # gigabyte at 2000 neurons x 64 input patterns x 100 steps.
-    lag = torch.arange(n_steps, device=counts.device)
-    lag = (lag.view(1, -1) - lag.view(-1, 1)).to(counts.dtype)
-    band = torch.where(lag.abs() <= half, torch.exp(-0.5 * (lag / max(sigma, 1e-6)) ** 2), 0.0)
+    band = gaussian_band(n_steps, max(sigma, 1e-6), dtype=counts.dtype, device=counts.device,
+                         half_width=max(1, int(math.ceil(3 * sigma))))
 
     def smooth(a):  # (G, T, F) along T
         return torch.matmul(band.to(a.dtype), a)

@@ -19,28 +19,35 @@ MIN_LR_RATIO = 1e-2
 FLAT_LOSS = 1e-10
 
 
-def _tol_scale(best_loss: float, null: float | None) -> float:
-    """What ``tol`` is a fraction of: the loss itself, or for Poisson counts the deviance explained.
+def _tol_scale(best_loss: float, null: float | None, floor: float = 0.0) -> float:
+    """What ``tol`` is a fraction of: the loss above its floor, or for Poisson counts the deviance explained.
 
-    A squared-error loss can go to zero, so a relative improvement is meaningful. A Poisson loss of single-trial
+    A squared-error loss can go to zero, so a relative improvement is meaningful; where trials repeat their inputs
+    it can only go down to ``floor``, the spread of single trials around their condition averages
+    (:func:`~sklearn_lowrank._core.conditions.condition_floor`), and the scale is the loss above it: relative to
+    a loss that is mostly that spread, the slow descent of a network towards the condition averages gains less than
+    any usable ``tol`` per epoch and would end training far from its optimum. A Poisson loss of single-trial
     counts is mostly the spiking noise, which no model removes: relative to the loss, a real improvement of the
     rates is below any usable ``tol``. Relative to the deviance the model explains beyond the null model of mean
-    rates (``null - best_loss``), it is not. A model no better than the null falls back to the loss.
+    rates (``null - best_loss``), it is not. A model no better than the null falls back to the loss, a loss not
+    above its floor to the loss itself.
     """
-    if null is None or not best_loss < null:
-        return best_loss
-    return null - best_loss
+    if null is not None and best_loss < null:
+        return null - best_loss
+    if best_loss > floor:
+        return best_loss - floor
+    return best_loss
 
 
-def _improves(loss: float, best_loss: float, tol: float, null: float | None) -> bool:
+def _improves(loss: float, best_loss: float, tol: float, null: float | None, floor: float = 0.0) -> bool:
     """Whether ``loss`` beats ``best_loss`` by more than a fraction ``tol`` of :func:`_tol_scale`."""
     if not math.isfinite(best_loss):
         return loss < best_loss
-    return loss < best_loss - tol * _tol_scale(best_loss, null)
+    return loss < best_loss - tol * _tol_scale(best_loss, null, floor)
 
 
 def _lower_learning_rate(optimizer, config, result, best_loss: float,
-                         best_at_last_decay: float, null: float | None = None) -> bool:
+                         best_at_last_decay: float, null: float | None = None, floor: float = 0.0) -> bool:
     """The adaptive schedule: divide the learning rate by ``1 / LR_DECAY`` if the last epochs oscillated.
 
     Epochs without improvement either lie flat within ``tol`` of the best loss (a minimum or a slow descent:
@@ -49,18 +56,19 @@ def _lower_learning_rate(optimizer, config, result, best_loss: float,
     The rate goes down to ``MIN_LR_RATIO`` times its initial value (three divisions by 5), and no further once a
     lower rate has not improved the best loss (``best_at_last_decay``) by a fraction ``tol``: the oscillation is
     then the noise of mini-batches at the optimum, not steps too large. ``tol`` is a fraction of
-    :func:`_tol_scale` (``null``: the null model's loss, Poisson only). ``config`` and ``result`` are the
+    :func:`_tol_scale` (``null``: the null model's loss, Poisson only; ``floor``: the loss's floor, squared error
+    only). ``config`` and ``result`` are the
     training loop's ``TrainingConfig`` and ``TrainingResult`` (``n_lr_decays`` is counted there). Returns False
     when training should stop.
     """
     if config.learning_rate != "adaptive":
         return False
-    if result.n_lr_decays and not _improves(best_loss, best_at_last_decay, config.tol, null):
+    if result.n_lr_decays and not _improves(best_loss, best_at_last_decay, config.tol, null, floor):
         return False
     window = result.validation_loss_curve if config.early_stopping else result.loss_curve
     window = window[-config.n_iter_no_change:]
     # Flat: within 10 tol of the best, or within float32 round-off of a zero loss.
-    if max(window) <= best_loss + config.tol * 10.0 * _tol_scale(best_loss, null) + FLAT_LOSS:
+    if max(window) <= best_loss + config.tol * 10.0 * _tol_scale(best_loss, null, floor) + FLAT_LOSS:
         return False
     lr = optimizer.param_groups[0]["lr"] * LR_DECAY
     if lr < config.learning_rate_init * MIN_LR_RATIO * (1.0 - 1e-9):
@@ -77,6 +85,8 @@ class _Monitor:
 
     tol: float
     null: float | None
+    #: The floor of the monitored loss (squared error where trials repeat their inputs; see :func:`_tol_scale`).
+    floor: float = 0.0
     best_loss: float = math.inf
     best_state: dict | None = None
     no_improve: int = 0
@@ -90,12 +100,14 @@ class _Monitor:
 
     def update(self, module: nn.Module, monitored: float) -> None:
         """MLPRegressor's rule with a relative tol: an epoch counts as no improvement unless it beats the best by
-        a fraction ``tol`` of :func:`_tol_scale` (the loss, or the deviance explained for Poisson counts).
+        a fraction ``tol`` of :func:`_tol_scale` (the loss above its floor, or the deviance explained for Poisson
+        counts).
 
         With ``window``, the stage stops when the best loss of the last ``patience`` epochs together improved by
         less than that: L-BFGS steps near the optimum each gain little, and in sum more than ``tol``.
         """
-        self.no_improve = 0 if _improves(monitored, self.best_loss, self.tol, self.null) else self.no_improve + 1
+        improved = _improves(monitored, self.best_loss, self.tol, self.null, self.floor)
+        self.no_improve = 0 if improved else self.no_improve + 1
         if math.isfinite(self.best_loss):
             self.gains = (self.gains + [max(self.best_loss - monitored, 0.0)])[-3:]
         if monitored < self.best_loss:
@@ -106,7 +118,8 @@ class _Monitor:
             if len(self.history) <= self.patience:
                 self.no_improve = 0
             else:
-                gained = _improves(self.best_loss, self.history[-1 - self.patience], self.tol, self.null)
+                gained = _improves(self.best_loss, self.history[-1 - self.patience], self.tol, self.null,
+                                  self.floor)
                 self.no_improve = 0 if gained else self.patience
 
     def epochs_left(self, cap: int) -> float | None:
@@ -119,7 +132,7 @@ class _Monitor:
         """
         if not math.isfinite(self.best_loss):
             return None
-        threshold = self.tol * _tol_scale(self.best_loss, self.null)
+        threshold = self.tol * _tol_scale(self.best_loss, self.null, self.floor)
         if self.window:
             h, p = self.history, self.patience
             if len(h) <= 2 * p:

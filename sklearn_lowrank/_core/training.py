@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .canonical import canonicalize_
+from .conditions import condition_floor
 from .devices import check_same_device, module_device
 from .losses import LOSSES, null_loss
 from .progress import Reporter
@@ -159,6 +160,7 @@ class _Run:
     train_idx: torch.Tensor  # training trials: every batch and chunk is a set of these indices
     val_data: tuple
     null: float | None
+    floor: float  # the lowest squared error on the monitored trials of a network that treats a condition alike
     batch_size: int
     chunk: int  # at most this many trials simulated at once in a mini-batch (memory bound: lbfgs_chunk)
     reporter: Reporter
@@ -177,7 +179,8 @@ def _width(module, targets) -> int:
 
 
 def _prepare(module, inputs, targets, mask, config, generator) -> _Run:
-    """Split the trials, set up the noise generator, the null model of the stopping rule and the reporter."""
+    """Split the trials, set up the noise generator, the null model and the floor of the stopping rule, and the
+    reporter."""
     device = module_device(module)
     if generator.device == device:
         draws = generator
@@ -192,8 +195,12 @@ def _prepare(module, inputs, targets, mask, config, generator) -> _Run:
         if config.early_stopping:
             train_data = (targets[train_idx], None if mask is None else mask[train_idx])
         null = null_loss(*(val_data[1:] if config.early_stopping else train_data), *train_data, config.loss)
+    floor = 0.0  # the lowest loss on the monitored trials: the zero of tol's scale for squared error
+    if config.loss == "squared_error" and getattr(module, "trial_states", None) is None:
+        floor = condition_floor(*(val_data if config.early_stopping else (inputs, targets, mask)),
+                                idx=None if config.early_stopping else train_idx)
     n_stages = 2 if config.solver == "adam+lbfgs" else 1
-    return _Run(module=module, params=[p for p in module.parameters() if p.requires_grad],
+    return _Run(module=module, params=[p for p in module.parameters() if p.requires_grad], floor=floor,
                 data=(inputs, targets, mask), config=config, generator=generator, draws=draws, train_idx=train_idx,
                 val_data=val_data, null=null, batch_size=resolve_batch_size(config.batch_size, train_idx.numel()),
                 chunk=lbfgs_chunk("auto", train_idx.numel(), targets.shape[1], _width(module, targets)),
@@ -234,7 +241,7 @@ def _run_stage(run: _Run, stage: _Stage, optimizer, result: TrainingResult, keep
     config, module, params = run.config, run.module, run.params
     solver, patience = stage.solver, stage.patience
     optimizer = _stage_optimizer(run, solver, optimizer)
-    monitor = _Monitor(stage.tol, run.null, patience=patience, window=solver == "lbfgs")
+    monitor = _Monitor(stage.tol, run.null, run.floor, patience=patience, window=solver == "lbfgs")
     objective = None
     if solver == "lbfgs":
         inputs, targets, mask = run.data
@@ -274,7 +281,7 @@ def _run_stage(run: _Run, stage: _Stage, optimizer, result: TrainingResult, keep
             if monitor.no_improve >= patience:
                 # The schedule is Adam's: an L-BFGS step's length comes from its line search.
                 if not stage.decays or not _lower_learning_rate(optimizer, config, result, monitor.best_loss,
-                                                                best_at_last_decay, run.null):
+                                                                best_at_last_decay, run.null, run.floor):
                     result.stop_reason = "converged"
                     break
                 best_at_last_decay = monitor.best_loss
