@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn_lowrank import LowRankRNNRegressor
 from sklearn_lowrank._core import LowRankRNN
 from sklearn_lowrank._core.losses import LOSSES, masked_poisson_nll, null_loss
-from sklearn_lowrank._core.solvers import FullBatchObjective
+from sklearn_lowrank._core.solvers import FullBatchObjective, make_optimizer
 from sklearn_lowrank._core.stopping import _improves
 from sklearn_lowrank._core.training import evaluate_loss, train
 from sklearn_lowrank.datasets import make_spiking_teacher
@@ -99,6 +99,24 @@ def test_auto_solver_polishes_poisson_fits_with_lbfgs(spikes, fit_quietly):
     np.testing.assert_allclose(auto.loss_curve_[:adam.n_iter_], adam.loss_curve_, rtol=1e-6)
     assert loss_auto < loss_adam
     assert auto.score(X, y) > adam.score(X, y)
+
+
+def test_lbfgs_step_backtracks_when_its_trial_step_overshoots(training_config):
+    # A stiff quadratic: the first step of a fresh L-BFGS (length 1 / |g|_1 along -g) lands at 81 times the loss.
+    # One step must search the line back to a lower loss instead of staying put, else a fit whose curvature
+    # history was reset repeats the same failed step until the stopping rule ends it.
+    x = torch.tensor([0.1], requires_grad=True)
+    optimizer = make_optimizer([x], training_config(solver="lbfgs"))
+
+    def closure():
+        optimizer.zero_grad()
+        loss = 50.0 * (x**2).sum()
+        loss.backward()
+        return loss
+
+    start = float(closure())
+    optimizer.step(closure)
+    assert float(closure()) < 0.5 * start
 
 
 def test_lbfgs_with_recurrent_noise_uses_one_draw_per_step():
