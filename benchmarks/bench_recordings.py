@@ -12,7 +12,11 @@ Cases (``--case``, several allowed):
 - ``rank``: rank recovery on ten teachers of ranks 1-5 (:func:`rank_teacher`: four trial-averaged rate teachers,
   three noisy single-trial rate teachers, three Poisson count teachers), each through ``LowRankRNNRegressorCV``
   with its defaults (5 folds, grouped by condition where trials repeat conditions), beside the teacher's own
-  held-out score (its ceiling).
+  held-out score (its ceiling) and, for counts, the identifiability of its weakest latent dimension.
+- ``identifiability``: for the count teachers of ranks 1-5 (``--seeds``), the signal of each latent dimension in
+  the condition averages against their sampling noise (:func:`count_identifiability`), with the generator
+  settings of the ``rank`` case (:data:`COUNT_TEACHER`) and with the settings it used before (60 neurons, 30 bins,
+  6 trials per condition, 5-20 Hz, a gain per neuron), under which the rank was not identifiable.
 - ``search-cost``: ``LowRankRNNRegressorCV`` (its rank path, and ``rank_path=False``: independent fits) against
   ``GridSearchCV`` with the same rule, ranks and folds, on a single-trial, an averaged and a count teacher of the
   ``rank`` case (``--kinds`` selects, ``--repeats`` runs each search several times, interleaved).
@@ -36,6 +40,7 @@ Usage::
 
     python benchmarks/bench_recordings.py --case synthetic --pre-period
     python benchmarks/bench_recordings.py --case rank search-cost
+    python benchmarks/bench_recordings.py --case identifiability --seeds 0 1
     python benchmarks/bench_recordings.py --case rank --rank-path   # each rank started from the fit below
     python benchmarks/bench_recordings.py --case monkey --reference-repo /path/to/lowrank_inference --ranks 1 5
 """
@@ -108,6 +113,84 @@ RANK_TEACHERS = [("averaged", 1), ("averaged", 3), ("averaged", 4), ("averaged",
                  ("counts", 1), ("counts", 2), ("counts", 3)]
 
 
+#: The count teachers of the ``rank`` case (:func:`make_spiking_teacher` settings, trials per condition).
+#: Chosen by :func:`count_identifiability`, before any fit: the smallest realistic recording of those tried (150 or
+#: 200 neurons; 40-60 bins of 10 ms; 8-20 trials per condition; 1-60 Hz as in ``bench_scales.py``) in which
+#: every latent dimension of the rank-1, -2 and -3 teachers of seeds 0 and 1 carries at least 5 times the
+#: detection threshold (q >= 5). One gain shared by all neurons, as the estimator's Poisson readout has: a gain
+#: per neuron puts the teacher outside the model class (the tanh makes the scale of a unit's state matter), and
+#: the true rank is then no longer the rank of the best model in the class. Under the settings used before (60
+#: neurons, 30 bins, 6 trials, 5-20 Hz, a gain per neuron) q of the weakest latent was 0.07-0.45 for ranks 2-3.
+COUNT_TEACHER = dict(n_neurons=150, n_timesteps=50, n_repeats=10, rate_range=(1.0, 60.0), shared_gain=True)
+#: The settings of the count teachers before :data:`COUNT_TEACHER`, kept for the ``identifiability`` case.
+OLD_COUNT_TEACHER = dict(n_neurons=60, n_timesteps=30, n_repeats=6, rate_range=(5.0, 20.0), shared_gain=False)
+
+
+def count_teacher(rank, seed=0, n_conditions=16, **settings):
+    """The spiking teacher of the ``rank`` case (:data:`COUNT_TEACHER`, overridden by ``settings``): a Bunch."""
+    from sklearn_lowrank.datasets import make_spiking_teacher
+
+    kw = {**COUNT_TEACHER, **settings}
+    return make_spiking_teacher(n_neurons=kw["n_neurons"], rank=rank, n_inputs=rank, n_conditions=n_conditions,
+                                n_trials_per_condition=kw["n_repeats"], n_timesteps=kw["n_timesteps"],
+                                rate_range=kw["rate_range"], shared_gain=kw["shared_gain"],
+                                random_state=100 * seed + 10 * rank + 2)
+
+
+def count_identifiability(data):
+    """How far above the detection threshold each latent dimension of a spiking teacher lies: q, shape (rank,).
+
+    Independent of any fitter. A deterministic network predicts the same expected counts on every trial of a
+    condition, so the condition means of the counts are what its likelihood sees; each mean count has Poisson
+    sampling variance ``rate / n_trials_per_condition``. The teacher's state is exactly
+    ``x_t = m kappa_t + W_in^T v_t`` (``v`` the inputs low-pass filtered by ``alpha``), so latent r moves neuron
+    i's expected count by ``link'(z) gain_i m_ir kappa_r`` to first order. These contributions, whitened by the
+    sampling SD of each condition mean, form a (conditions x steps) by neurons matrix; the time courses a model
+    gets from its inputs for free (the filtered inputs, a constant) are projected out, since input weights can
+    take over that part of any latent. Its singular values s_r (one per latent dimension) are compared with the
+    threshold of the spiked random-matrix model: a rank-one signal of singular value s in a p x N matrix of
+    unit-variance noise is detectable by any method, asymptotically, only when s^2 > sqrt(p N) (Baik, Ben Arous &
+    Peche 2005). q_r = s_r^2 / sqrt(p N): q < 1, undetectable from the condition averages; s^2 is also the
+    deviance the dimension is worth, against about 2 N parameters (its columns of m and n) that a fit of one more
+    rank must pay for on held-out data. The measure ignores the temporal smoothness a dynamical model exploits,
+    so it is conservative near q = 1.
+    """
+    n_conditions = int(data.condition.max()) + 1
+    first = np.array([np.flatnonzero(data.condition == c)[0] for c in range(n_conditions)])
+    n_repeats = len(data.condition) // n_conditions
+    x, u = data.states[first], data.X[first].astype(np.float64)
+    v, filt = np.empty_like(u), np.zeros_like(u[:, 0])
+    for t in range(u.shape[1]):
+        filt = (1.0 - data.alpha) * filt + data.alpha * u[:, t]
+        v[:, t] = filt
+    n_rows, n_neurons = x.shape[0] * x.shape[1], x.shape[2]
+    recurrent = (x - v @ data.input_weights).reshape(n_rows, n_neurons)
+    kappa = np.linalg.lstsq(data.m, recurrent.T, rcond=None)[0].T
+    z = data.gain * x + data.offset
+    slope = 1.0 / (1.0 + np.exp(-z)) if data.link == "softplus" else np.exp(z)
+    sd = np.sqrt(data.rates[first] / n_repeats)
+    signal = ((slope * data.gain / sd).reshape(n_rows, n_neurons)) * (kappa @ data.m.T)
+    free, _ = np.linalg.qr(np.concatenate([v.reshape(n_rows, -1), np.ones((n_rows, 1))], axis=1))
+    signal = signal - free @ (free.T @ signal)
+    s = np.linalg.svd(signal, compute_uv=False)[: data.m.shape[1]]
+    return s**2 / np.sqrt(n_rows * n_neurons)
+
+
+def run_identifiability(seeds, ranks=(1, 2, 3, 4, 5)):
+    print("\ncount teachers: q of each latent dimension (signal^2 / detection threshold in the condition averages; "
+          "< 1: not identifiable), spikes per neuron, ceiling (the teacher's own D^2 on its single trials)")
+    from sklearn_lowrank.metrics import d2_poisson_score_trials
+
+    for name, settings in (("before", OLD_COUNT_TEACHER), ("rank case", COUNT_TEACHER)):
+        print(f"{name}: {settings}")
+        for seed in seeds:
+            for rank in ranks:
+                data = count_teacher(rank, seed, **settings)
+                q = " ".join(f"{v:.2f}" for v in count_identifiability(data))
+                print(f"  seed {seed} rank {rank}: spikes/neuron {data.y.sum(axis=(0, 1)).mean():6.0f}  ceiling "
+                      f"{d2_poisson_score_trials(data.y, data.rates):.4f}  q {q}", flush=True)
+
+
 def rank_teacher(kind, rank, seed=0, n_units=60, n_conditions=16, n_repeats=6, n_timesteps=30):
     """One rank-recovery teacher: (X, y, groups, loss, ceiling), the ceiling the teacher's own held-out score.
 
@@ -115,20 +198,19 @@ def rank_teacher(kind, rank, seed=0, n_units=60, n_conditions=16, n_repeats=6, n
     0.02), each of n_conditions x n_repeats trials a distinct input pattern, y its states (as trial averages
     are). ``single-trial``: n_conditions input patterns repeated n_repeats times, y the noise-free states plus
     independent Gaussian noise of the states' SD on every trial and entry (groups: the conditions).
-    ``counts``: :func:`make_spiking_teacher` single-trial Poisson counts (5-20 Hz, 10 ms bins), n_conditions x
-    n_repeats trials (groups: the conditions), fitted with ``loss="poisson"``.
+    ``counts``: :func:`count_teacher`, single-trial Poisson counts of n_conditions conditions (groups) with the
+    neurons, bins and trials per condition of :data:`COUNT_TEACHER` (``n_units``, ``n_repeats`` and
+    ``n_timesteps`` are the rate teachers'), fitted with ``loss="poisson"``.
     """
-    from sklearn_lowrank.datasets import make_low_rank_teacher, make_spiking_teacher, simulate_rnn
+    from sklearn_lowrank.datasets import make_low_rank_teacher, simulate_rnn
     from sklearn_lowrank.metrics import d2_poisson_score_trials
 
     random_state = 100 * seed + 10 * rank + {"averaged": 0, "single-trial": 1, "counts": 2}[kind]
     n_trials = n_conditions * n_repeats
     groups = np.repeat(np.arange(n_conditions), n_repeats)
     if kind == "counts":
-        data = make_spiking_teacher(n_neurons=n_units, rank=rank, n_inputs=rank, n_conditions=n_conditions,
-                                    n_trials_per_condition=n_repeats, n_timesteps=n_timesteps,
-                                    random_state=random_state)
-        return data.X, data.y, groups, "poisson", float(d2_poisson_score_trials(data.y, data.rates))
+        data = count_teacher(rank, seed, n_conditions)
+        return data.X, data.y, data.condition, "poisson", float(d2_poisson_score_trials(data.y, data.rates))
     data = make_low_rank_teacher(n_units=n_units, rank=rank, n_inputs=rank, n_trials=n_trials if kind == "averaged"
                                  else n_conditions, n_timesteps=n_timesteps, random_state=random_state)
     if kind == "averaged":
@@ -152,12 +234,15 @@ def _search(X, y, groups, loss, max_rank, rank_path=False):
 
 def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto", n_conditions=16, n_repeats=6, rank_path=False):
     from sklearn_lowrank import LowRankRNNRegressor
+    from sklearn_lowrank.metrics import d2_poisson_score_trials
 
     print(f"\nrank recovery, LowRankRNNRegressorCV(ranks=1..{max_rank}) with its defaults (paired rule, tol='auto'; "
           f"5 folds, GroupKFold over conditions when trials repeat them; estimator random_state=0, n_init={n_init}, "
-          f"solver={solver!r}; {n_conditions} conditions x {n_repeats} trials; rank_path={rank_path})")
-    print(f"{'teacher':>12} {'true':>4} {'seed':>4} {'ceiling':>8} {'chosen':>6} {'time s':>7}  mean held-out score "
-          "per rank (paired SE to the best)")
+          f"solver={solver!r}; {n_conditions} conditions x {n_repeats} trials (counts: {COUNT_TEACHER}); "
+          f"rank_path={rank_path}; counts: folds, the teacher's own mean held-out score on the search's folds, and "
+          "q_min, the weakest latent's identifiability, count_identifiability)")
+    print(f"{'teacher':>12} {'true':>4} {'seed':>4} {'ceiling':>8} {'folds':>6} {'q_min':>6} {'chosen':>6} "
+          f"{'time s':>7}  mean held-out score per rank (paired SE to the best)")
     hits = total = 0
     for seed in seeds:
         for kind, rank in [t for t in RANK_TEACHERS if kinds is None or t[0] in kinds]:
@@ -173,7 +258,13 @@ def run_rank(seeds, max_rank=5, n_init=1, kinds=None, solver="auto", n_condition
             hits, total = hits + (search.rank_ == rank), total + 1
             res = search.cv_results_
             scores = " ".join(f"{m:.4f}({s:.4f})" for m, s in zip(res["mean_test_score"], res["rule_se_test_score"]))
-            print(f"{kind:>12} {rank:>4} {seed:>4} {ceiling:8.4f} {search.rank_:>6} "
+            q = fold = f"{'-':>6}"
+            if kind == "counts":  # the teacher's own held-out score on the same folds, as the fits are scored
+                data = count_teacher(rank, seed, n_conditions)
+                q = f"{count_identifiability(data).min():6.2f}"
+                own = [d2_poisson_score_trials(y[te], data.rates[te]) for _, te in search.cv.split(X, y, groups)]
+                fold = f"{np.mean(own):6.4f}"
+            print(f"{kind:>12} {rank:>4} {seed:>4} {ceiling:8.4f} {fold} {q} {search.rank_:>6} "
                   f"{time.perf_counter() - start:7.1f}  {scores}", flush=True)
     print(f"true rank chosen: {hits}/{total}")
 
@@ -332,7 +423,8 @@ def run_monkey(repo: Path, ranks):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--case", nargs="+", default=["synthetic"],
-                        choices=["synthetic", "rank", "search-cost", "path-fits", "fullrank", "monkey"])
+                        choices=["synthetic", "rank", "identifiability", "search-cost", "path-fits", "fullrank",
+                                 "monkey"])
     parser.add_argument("--pre-period", action="store_true", help="synthetic / rank: 70 unobserved steps")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -340,7 +432,7 @@ def main(argv=None):
     parser.add_argument("--n-init", type=int, default=1, help="rank: starts per fit (the estimator's n_init)")
     parser.add_argument("--solver", default="auto", help="rank: the estimator's solver (default: its default)")
     parser.add_argument("--n-conditions", type=int, default=16, help="rank: conditions per teacher")
-    parser.add_argument("--n-repeats", type=int, default=6, help="rank: trials per condition")
+    parser.add_argument("--n-repeats", type=int, default=6, help="rank: trials per condition (rate teachers)")
     parser.add_argument("--kinds", nargs="+", choices=["averaged", "single-trial", "counts"],
                         help="rank, search-cost: only these teachers (default: all)")
     parser.add_argument("--repeats", type=int, default=1, help="search-cost: runs of each search per teacher")
@@ -353,6 +445,8 @@ def main(argv=None):
     if "rank" in args.case:
         run_rank(args.seeds, n_init=args.n_init, kinds=args.kinds, solver=args.solver,
                  n_conditions=args.n_conditions, n_repeats=args.n_repeats, rank_path=args.rank_path)
+    if "identifiability" in args.case:
+        run_identifiability(args.seeds)
     if "search-cost" in args.case:
         run_search_cost(repeats=args.repeats, kinds=args.kinds)
     if "path-fits" in args.case:

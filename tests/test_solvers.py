@@ -128,6 +128,24 @@ def test_auto_solver_polishes_poisson_fits_with_lbfgs(spikes, fit_quietly):
     assert auto.score(X, y) > adam.score(X, y)
 
 
+def test_lbfgs_step_backtracks_when_its_trial_step_overshoots(training_config):
+    # A stiff quadratic: the first step of a fresh L-BFGS (length 1 / |g|_1 along -g) lands at 81 times the loss.
+    # One step must search the line back to a lower loss instead of staying put, else a fit whose curvature
+    # history was reset repeats the same failed step until the stopping rule ends it.
+    x = torch.tensor([0.1], requires_grad=True)
+    optimizer = make_optimizer([x], training_config(solver="lbfgs"))
+
+    def closure():
+        optimizer.zero_grad()
+        loss = 50.0 * (x**2).sum()
+        loss.backward()
+        return loss
+
+    start = float(closure())
+    optimizer.step(closure)
+    assert float(closure()) < 0.5 * start
+
+
 def test_lbfgs_with_recurrent_noise_uses_one_draw_per_step():
     gen = torch.Generator().manual_seed(1)
     net = LowRankRNN(8, 1, 8, 1, alpha=0.2, generator=gen)

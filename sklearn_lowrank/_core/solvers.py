@@ -9,12 +9,18 @@ from torch import nn
 
 from .losses import batch_loss, sum_dtype
 
-__all__ = ["CHUNK_ENTRIES", "LBFGS_CHUNK", "LBFGS_HISTORY", "FullBatchObjective", "adam_epoch", "lbfgs_chunk",
-           "make_optimizer", "trial_kwargs"]
+__all__ = ["CHUNK_ENTRIES", "LBFGS_CHUNK", "LBFGS_HISTORY", "LBFGS_LINE_SEARCH_EVALS", "FullBatchObjective",
+           "adam_epoch", "lbfgs_chunk", "make_optimizer", "trial_kwargs"]
 
 #: Steps L-BFGS remembers to approximate the curvature (torch's default is 100; a low-rank network has few
 #: parameters, and a short memory adapts faster as the curvature changes along the path).
 LBFGS_HISTORY = 20
+#: Loss evaluations the strong-Wolfe line search of one L-BFGS step may spend after its first (torch's own default
+#: for the line search). torch bounds them by ``max_eval - 1``, and ``max_eval`` defaults to ``max_iter * 5 // 4``:
+#: 1 with one step per call, which left the line search no evaluation to back off with. A step whose trial length
+#: overshot (always the first after the curvature history is reset, whose length is ``1 / |g|_1``) then stayed
+#: where it was, and the reset repeated the same step until the stopping rule ended the fit.
+LBFGS_LINE_SEARCH_EVALS = 25
 #: At most this many trials per chunk of the full-batch gradient of L-BFGS with ``batch_size="auto"``.
 LBFGS_CHUNK = 256
 #: ... and at most about this many entries (trials x steps x units) simulated at once, by L-BFGS's chunks and by the
@@ -147,6 +153,7 @@ def make_optimizer(params, config) -> torch.optim.Optimizer:
     if config.solver == "lbfgs":
         # One quasi-Newton step per call (per epoch), its step length found by a strong-Wolfe line search. torch's
         # own tolerances are off (a mean loss over many entries has tiny gradients): the loop's rule stops.
-        return torch.optim.LBFGS(params, lr=1.0, max_iter=1, history_size=LBFGS_HISTORY,
-                                 line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
+        return torch.optim.LBFGS(params, lr=1.0, max_iter=1, max_eval=1 + LBFGS_LINE_SEARCH_EVALS,
+                                 history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe", tolerance_grad=0.0,
+                                 tolerance_change=0.0)
     return torch.optim.Adam(params, lr=config.learning_rate_init)
