@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["FLOOR_CHUNK_ENTRIES", "average_identical_inputs", "condition_floor", "input_groups"]
+__all__ = ["FLOOR_CHUNK_ENTRIES", "average_identical_inputs", "condition_floor", "group_sums", "input_groups"]
 
-#: Entries (trials x steps x features) per chunk of :func:`condition_floor` (8 MB per float32 temporary).
+#: Entries (trials x steps x features) per chunk of :func:`group_sums` and :func:`condition_floor` (8 MB per
+#: float32 temporary).
 FLOOR_CHUNK_ENTRIES = 2**21
 
 
@@ -26,6 +27,54 @@ def input_groups(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if flat.shape[1] == 0:  # no inputs (or no steps): every trial is of the one condition
         return flat[:1], torch.zeros(inputs.shape[0], dtype=torch.long, device=inputs.device)
     return torch.unique(flat, dim=0, return_inverse=True)
+
+
+def group_sums(targets: torch.Tensor, mask: torch.Tensor | None, group_of: torch.Tensor, n_groups: int,
+               rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums of the observed targets of each group of trials and the number of trials observed at each entry.
+
+    Summed over chunks of about :data:`FLOOR_CHUNK_ENTRIES` entries, in trial order: no temporary of the size of
+    the recording.
+
+    Parameters
+    ----------
+    targets : Tensor of shape (n_trials, n_timesteps, n_features)
+        Zero where ``mask`` is False.
+    mask : bool Tensor like ``targets`` or None
+    group_of : Tensor of shape (n_rows,)
+        The group of each trial taken (of ``rows``, or of every trial).
+    n_groups : int
+    rows : Tensor of shape (n_rows,) or None, default=None
+        The trials to take (all by default).
+
+    Returns
+    -------
+    sums, seen : Tensor of shape (n_groups, n_timesteps, n_features)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lowrank._core.conditions import group_sums
+    >>> y = torch.tensor([[[1.0]], [[2.0]], [[5.0]]])
+    >>> [t.flatten().tolist() for t in group_sums(y, None, torch.tensor([0, 0, 1]), 2)]
+    [[3.0, 5.0], [2.0, 1.0]]
+    """
+    shape = (n_groups,) + tuple(targets.shape[1:])
+    sums, seen = targets.new_zeros(shape), targets.new_zeros(shape)
+    n_rows = targets.shape[0] if rows is None else rows.numel()
+    step = max(1, FLOOR_CHUNK_ENTRIES // max(targets[0].numel(), 1))
+    for start in range(0, n_rows, step):
+        part = slice(start, start + step)
+        trials = part if rows is None else rows[part]
+        groups, values = group_of[part], targets[trials]
+        if mask is None:
+            sums.index_add_(0, groups, values)
+            seen += torch.bincount(groups, minlength=n_groups).to(targets.dtype).view(-1, *([1] * (len(shape) - 1)))
+        else:
+            weight = mask[trials].to(targets.dtype)
+            sums.index_add_(0, groups, values * weight)
+            seen.index_add_(0, groups, weight)
+    return sums, seen
 
 
 def average_identical_inputs(inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None):
@@ -64,10 +113,7 @@ def average_identical_inputs(inputs: torch.Tensor, targets: torch.Tensor, mask: 
     n_groups = groups_x.shape[0]
     if n_groups == inputs.shape[0]:
         return None
-    weight = torch.ones_like(targets[:1]).expand_as(targets) if mask is None else mask.to(targets.dtype)
-    shape = (n_groups,) + tuple(targets.shape[1:])
-    sums = targets.new_zeros(shape).index_add_(0, group_of, targets * weight)
-    seen = targets.new_zeros(shape).index_add_(0, group_of, weight.contiguous())
+    sums, seen = group_sums(targets, mask, group_of, n_groups)
     observed = seen > 0
     means = torch.where(observed, sums / seen.clamp_min(1), 0.0)
     return (groups_x.reshape(n_groups, *inputs.shape[1:]), means, None if bool(observed.all()) else observed)
@@ -112,23 +158,12 @@ def condition_floor(inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Ten
     if n_groups == inputs.shape[0]:  # before touching the targets: most recordings end here
         return 0.0
     rows = torch.arange(inputs.shape[0], device=inputs.device) if idx is None else idx.to(inputs.device)
-    # Two passes over chunks of trials (the sums of each condition, then the squared residuals): no temporary of
-    # the recording's size, which on a large recording would be a gigabyte in float64.
-    step = max(1, FLOOR_CHUNK_ENTRIES // max(targets[0].numel(), 1))
-    chunks = [(rows[s : s + step], group_of[s : s + step]) for s in range(0, rows.numel(), step)]
-    shape = (n_groups,) + tuple(targets.shape[1:])
-    sums, seen = targets.new_zeros(shape), targets.new_zeros(shape)
-    for trials, groups in chunks:
-        weight = None if mask is None else mask[trials].to(targets.dtype)
-        values = targets[trials]
-        sums.index_add_(0, groups, values if weight is None else values * weight)
-        if weight is None:
-            seen += torch.bincount(groups, minlength=n_groups).to(targets.dtype).view(-1, *([1] * (len(shape) - 1)))
-        else:
-            seen.index_add_(0, groups, weight)
+    sums, seen = group_sums(targets, mask, group_of, n_groups, rows)
     means = sums / seen.clamp_min(1)
     total = torch.zeros((), dtype=torch.float64, device=targets.device)
-    for trials, groups in chunks:
+    step = max(1, FLOOR_CHUNK_ENTRIES // max(targets[0].numel(), 1))
+    for start in range(0, rows.numel(), step):
+        trials, groups = rows[start : start + step], group_of[start : start + step]
         residual = targets[trials] - means[groups]
         if mask is not None:
             residual = residual * mask[trials]

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from .conditions import average_identical_inputs, input_groups
+from .conditions import average_identical_inputs, group_sums, input_groups
 from .devices import check_same_device
 from .network import LINKS, PoissonReadout
 from .regression import regression_init
@@ -416,14 +416,7 @@ def count_state_targets(
     n_trials, n_steps, n_feat = counts.shape
     groups_x, group_of = input_groups(inputs)
     n_groups = groups_x.shape[0]
-    if mask is None:  # no full-size weights: every entry counts once
-        sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts)
-        size = torch.bincount(group_of, minlength=n_groups).to(counts.dtype)
-        seen = size.view(-1, 1, 1).expand(n_groups, n_steps, n_feat).clone()
-    else:
-        weight = mask.to(counts.dtype)
-        sums = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, counts * weight)
-        seen = counts.new_zeros((n_groups, n_steps, n_feat)).index_add_(0, group_of, weight)
+    sums, seen = group_sums(counts, mask, group_of, n_groups)
     # The Gaussian kernel as a (T, T) banded matrix, zero padding (normalised below): one batched product smooths
     # every group and feature in place of a 1-channel conv1d, whose unfolded input (entries x kernel width) took a
     # gigabyte at 2000 neurons x 64 input patterns x 100 steps.
