@@ -10,7 +10,7 @@ from torch import nn
 from .losses import batch_loss, sum_dtype
 
 __all__ = ["CHUNK_ENTRIES", "LBFGS_CHUNK", "LBFGS_HISTORY", "LBFGS_LINE_SEARCH_EVALS", "FullBatchObjective",
-           "adam_epoch", "lbfgs_chunk", "make_optimizer", "trial_kwargs"]
+           "adam_epoch", "backward_in_parts", "lbfgs_chunk", "make_optimizer", "trial_kwargs"]
 
 #: Steps L-BFGS remembers to approximate the curvature (torch's default is 100; a low-rank network has few
 #: parameters, and a short memory adapts faster as the curvature changes along the path).
@@ -55,6 +55,24 @@ def trial_kwargs(module, idx: torch.Tensor) -> dict:
     return {} if getattr(module, "trial_states", None) is None else {"trial_index": idx}
 
 
+def backward_in_parts(module, inputs, targets, mask, parts, weights, loss_fn, noise_std, draws, total=None):
+    """Simulate each part (a tensor of trial indices) in turn and back-propagate its loss times its weight: the
+    parameters' gradients accumulate the weighted sum. Returns the weighted losses summed (detached), added to
+    ``total`` (in its dtype) if given, else in the losses' dtype.
+
+    The one loop behind L-BFGS's chunks (:class:`FullBatchObjective`) and Adam's parts of a mini-batch
+    (:func:`adam_epoch`); a weight of 1 multiplies nothing.
+    """
+    for idx, weight in zip(parts, weights):
+        loss = batch_loss(module(inputs[idx], noise_std=noise_std, generator=draws, **trial_kwargs(module, idx)),
+                          targets, mask, idx, loss_fn)
+        if weight != 1.0:
+            loss = loss * weight
+        loss.backward()
+        total = loss.detach() if total is None else total + loss.detach().to(total.dtype)
+    return total
+
+
 class FullBatchObjective:
     """The loss of all training trials and its gradient: the closure L-BFGS evaluates.
 
@@ -90,13 +108,9 @@ class FullBatchObjective:
             draws = torch.Generator(device=inputs.device).manual_seed(self.seed)
         for p in self.params:
             p.grad = None
-        total = torch.zeros((), dtype=sum_dtype(inputs.device), device=inputs.device)
-        for idx, n_obs in zip(self.chunks, self.n_obs):
-            pred = self.module(inputs[idx], noise_std=self.noise_std, generator=draws,
-                               **trial_kwargs(self.module, idx))
-            loss = batch_loss(pred, targets, mask, idx, self.loss_fn) * (n_obs / self.total)
-            loss.backward()
-            total += loss.detach().to(total.dtype)
+        total = backward_in_parts(self.module, inputs, targets, mask, self.chunks,
+                                  [n_obs / self.total for n_obs in self.n_obs], self.loss_fn, self.noise_std, draws,
+                                  total=torch.zeros((), dtype=sum_dtype(inputs.device), device=inputs.device))
         grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in self.params]
         self._cache = (x, total, grads)
         return total
@@ -122,21 +136,12 @@ def adam_epoch(module, params, optimizer, inputs, targets, mask, train_idx, batc
         idx = perm[start : start + batch_size]
         optimizer.zero_grad(set_to_none=True)
         n_parts = 1 if chunk is None else -(-idx.numel() // chunk)
-        if n_parts == 1:
-            loss = batch_loss(module(inputs[idx], noise_std=config.noise_std, generator=draws,
-                                     **trial_kwargs(module, idx)), targets, mask, idx, loss_fn)
-            loss.backward()
-        else:
+        parts, weights = [idx], [1.0]
+        if n_parts > 1:
             parts = idx.tensor_split(n_parts)
             n_obs = [float(p.numel()) if mask is None else float(mask[p].sum()) for p in parts]
-            total = max(sum(n_obs), 1.0)
-            loss = 0.0
-            for part, obs in zip(parts, n_obs):
-                part_loss = batch_loss(module(inputs[part], noise_std=config.noise_std, generator=draws,
-                                              **trial_kwargs(module, part)), targets, mask, part, loss_fn)
-                part_loss = part_loss * (obs / total)
-                part_loss.backward()
-                loss = loss + part_loss.detach()
+            weights = [obs / max(sum(n_obs), 1.0) for obs in n_obs]
+        loss = backward_in_parts(module, inputs, targets, mask, parts, weights, loss_fn, config.noise_std, draws)
         if config.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
         loss_value = loss.item()
