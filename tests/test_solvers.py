@@ -141,9 +141,9 @@ def test_lbfgs_step_backtracks_when_its_trial_step_overshoots(training_config):
         loss.backward()
         return loss
 
-    start = float(closure())
+    start = float(closure().detach())
     optimizer.step(closure)
-    assert float(closure()) < 0.5 * start
+    assert float(closure().detach()) < 0.5 * start
 
 
 def test_lbfgs_with_recurrent_noise_uses_one_draw_per_step():
