@@ -29,6 +29,11 @@ def input_groups(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.unique(flat, dim=0, return_inverse=True)
 
 
+def _trials_per_chunk(targets: torch.Tensor) -> int:
+    """Trials of ``targets`` in a chunk of about :data:`FLOOR_CHUNK_ENTRIES` entries (at least one)."""
+    return max(1, FLOOR_CHUNK_ENTRIES // max(targets[0].numel(), 1))
+
+
 def group_sums(targets: torch.Tensor, mask: torch.Tensor | None, group_of: torch.Tensor, n_groups: int,
                rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Sums of the observed targets of each group of trials and the number of trials observed at each entry.
@@ -62,7 +67,7 @@ def group_sums(targets: torch.Tensor, mask: torch.Tensor | None, group_of: torch
     shape = (n_groups,) + tuple(targets.shape[1:])
     sums, seen = targets.new_zeros(shape), targets.new_zeros(shape)
     n_rows = targets.shape[0] if rows is None else rows.numel()
-    step = max(1, FLOOR_CHUNK_ENTRIES // max(targets[0].numel(), 1))
+    step = _trials_per_chunk(targets)
     for start in range(0, n_rows, step):
         part = slice(start, start + step)
         trials = part if rows is None else rows[part]
@@ -161,7 +166,7 @@ def condition_floor(inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Ten
     sums, seen = group_sums(targets, mask, group_of, n_groups, rows)
     means = sums / seen.clamp_min(1)
     total = torch.zeros((), dtype=torch.float64, device=targets.device)
-    step = max(1, FLOOR_CHUNK_ENTRIES // max(targets[0].numel(), 1))
+    step = _trials_per_chunk(targets)
     for start in range(0, rows.numel(), step):
         trials, groups = rows[start : start + step], group_of[start : start + step]
         residual = targets[trials] - means[groups]
